@@ -1,0 +1,11 @@
+//! Asynchronous I/O on any pollable file descriptor: [`Async`].
+//!
+//! With the `futures-io` feature (on by default), `Async<T>` and `&Async<T>` implement
+//! `futures_io::AsyncRead`/`AsyncWrite`, so `futures_util::io::{AsyncReadExt, AsyncWriteExt}`
+//! and friends work on them.
+
+mod async_fd;
+#[cfg(feature = "futures-io")]
+mod compat;
+
+pub use async_fd::Async;

@@ -1,0 +1,41 @@
+//! Cooperative budget: how many ready I/O operations a task may complete in one poll.
+//!
+//! A task whose socket is always ready (a peer that never stops writing) would otherwise never
+//! return `Pending`, starving every other task and the timers. The geode executor sets a budget
+//! before each poll; when it runs out, the next operation wakes its own task and returns
+//! `Pending`, so the task goes to the back of the run queue. Outside the executor (a custom one,
+//! or none) there is no budget and nothing yields.
+
+use std::cell::Cell;
+use std::task::{Context, Poll};
+
+/// Operations per poll, as tokio's coop budget.
+pub(crate) const BUDGET: u32 = 128;
+
+thread_local! {
+    static BUDGET_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Sets the budget (`None`: unlimited), returning the previous one.
+pub(crate) fn set(budget: Option<u32>) -> Option<u32> {
+    BUDGET_LEFT.with(|b| b.replace(budget))
+}
+
+/// `Pending` (after waking the task) if the budget is spent.
+pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    if BUDGET_LEFT.with(Cell::get) == Some(0) {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    } else {
+        Poll::Ready(())
+    }
+}
+
+/// Charges one completed operation.
+pub(crate) fn consume() {
+    BUDGET_LEFT.with(|b| {
+        if let Some(n) = b.get() {
+            b.set(Some(n.saturating_sub(1)));
+        }
+    });
+}

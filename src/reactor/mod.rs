@@ -1,0 +1,222 @@
+//! The reactor: one per thread, created lazily. It turns epoll events and due timers into
+//! `Waker::wake` calls, and never polls a future itself.
+//!
+//! This module is also the interface for custom executors: [`park`] runs the reactor once,
+//! [`unparker`] gives a handle that interrupts it from another thread, and [`stats`] reports
+//! what it did.
+//!
+//! # A custom executor in a nutshell
+//!
+//! ```
+//! use std::future::Future;
+//! use std::pin::pin;
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::task::{Context, Poll, Wake, Waker};
+//!
+//! struct Flag(AtomicBool, geode::reactor::Unparker);
+//! impl Wake for Flag {
+//!     fn wake(self: Arc<Self>) {
+//!         self.0.store(true, Ordering::Release);
+//!         self.1.unpark();
+//!     }
+//! }
+//!
+//! fn my_block_on<F: Future>(fut: F) -> F::Output {
+//!     let flag = Arc::new(Flag(AtomicBool::new(true), geode::reactor::unparker()));
+//!     let waker = Waker::from(flag.clone());
+//!     let mut cx = Context::from_waker(&waker);
+//!     let mut fut = pin!(fut);
+//!     loop {
+//!         if flag.0.swap(false, Ordering::Acquire) {
+//!             if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+//!                 return out;
+//!             }
+//!         }
+//!         geode::reactor::park(None).expect("reactor failed");
+//!     }
+//! }
+//!
+//! my_block_on(geode::time::sleep(std::time::Duration::from_millis(1)));
+//! ```
+
+pub(crate) mod coop;
+mod driver;
+pub(crate) mod registration;
+mod stats;
+mod timers;
+mod unpark;
+mod waiters;
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
+use std::time::Duration;
+
+use crate::slab::Slab;
+use crate::sys;
+
+pub use stats::Stats;
+pub use unpark::Unparker;
+
+use registration::Slot;
+use timers::Timers;
+use unpark::UnparkShared;
+use waiters::Waiters;
+
+/// The kernel side of a reactor: created on first need, replaced in a fork child.
+struct Sys {
+    epoll: sys::epoll::Epoll,
+    events: sys::epoll::Events,
+    fork: sys::process::ForkStamp,
+}
+
+/// One thread's reactor. Lives in a thread-local `RefCell`; no borrow of it is ever held while
+/// a waker is woken or user code runs (a waker may re-enter the reactor).
+pub(crate) struct Reactor {
+    /// Unique per thread (0 until first asked for): lets a `Sleep` moved to another thread
+    /// notice that its timer key belongs to a different reactor.
+    id: u64,
+    sys: Option<Sys>,
+    /// Bumped whenever the epoll instance is replaced (in a fork child). A slot whose
+    /// `added_epoch` differs is not in the current instance and is added again on demand.
+    epoch: u32,
+    slots: Slab<Slot>,
+    /// Listening sockets by open-file identity: a dup of a registered listener shares its slot.
+    listeners: Vec<(sys::fd::FileId, crate::slab::Key)>,
+    waiters: Waiters,
+    timers: Timers,
+    unpark: Option<Arc<UnparkShared>>,
+    stats: Stats,
+    /// Wakers to wake at the end of the next `park` (set aside where no wake list was at hand).
+    deferred: Vec<Waker>,
+    /// Reused wake list, so a turn allocates nothing.
+    wake_buf: Vec<Waker>,
+}
+
+thread_local! {
+    static REACTOR: RefCell<Reactor> = const { RefCell::new(Reactor::new()) };
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Events read from the kernel per `epoll_wait`.
+const EVENTS_CAPACITY: usize = 1024;
+
+impl Reactor {
+    const fn new() -> Reactor {
+        Reactor {
+            id: 0,
+            sys: None,
+            epoch: 1,
+            slots: Slab::new(),
+            listeners: Vec::new(),
+            waiters: Waiters::new(),
+            timers: Timers::new(),
+            unpark: None,
+            stats: Stats::ZERO,
+            deferred: Vec::new(),
+            wake_buf: Vec::new(),
+        }
+    }
+
+    pub(crate) fn id(&mut self) -> u64 {
+        if self.id == 0 {
+            self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        }
+        self.id
+    }
+
+    fn unpark_shared(&mut self) -> &Arc<UnparkShared> {
+        self.unpark
+            .get_or_insert_with(|| Arc::new(UnparkShared::new()))
+    }
+}
+
+/// Runs `f` on this thread's reactor.
+///
+/// # Panics
+/// If the reactor is already borrowed, which would be a geode bug (no borrow is held while user
+/// code runs), or if called while the thread's locals are being destroyed.
+pub(crate) fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> R {
+    REACTOR.with(|r| f(&mut r.borrow_mut()))
+}
+
+/// Like [`with`], but `None` while the thread's locals are being destroyed.
+pub(crate) fn try_with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Option<R> {
+    REACTOR
+        .try_with(|r| r.try_borrow_mut().ok().map(|mut r| f(&mut r)))
+        .ok()
+        .flatten()
+}
+
+/// Runs this thread's reactor once.
+///
+/// Fires due timers, then waits in `epoll_wait` for I/O events for at most `timeout` or until
+/// the earliest pending timer (`None`: no limit but the timers; `Some(Duration::ZERO)`: do not
+/// block), then wakes the wakers of every ready fd and due timer. Returns how many wakers it
+/// woke. It may return early: on an [`Unparker::unpark`], a signal, or an event that woke
+/// nobody.
+///
+/// # Errors
+/// The `io::Error` of `epoll_create1`, `eventfd` or `epoll_wait`, errno intact.
+///
+/// # Examples
+/// ```
+/// let n = geode::reactor::park(Some(std::time::Duration::ZERO))?;
+/// assert_eq!(n, 0); // nothing registered, nothing due
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn park(timeout: Option<Duration>) -> io::Result<usize> {
+    let mut wakes = with(|r| std::mem::take(&mut r.wake_buf));
+    let res = with(|r| r.turn(timeout, &mut wakes));
+    let n = wakes.len();
+    for w in wakes.drain(..) {
+        w.wake();
+    }
+    with(|r| {
+        if r.wake_buf.capacity() < wakes.capacity() {
+            r.wake_buf = wakes;
+        }
+    });
+    res.map(|()| n)
+}
+
+/// A handle that interrupts this thread's [`park`] from any thread.
+///
+/// # Examples
+/// ```
+/// let unparker = geode::reactor::unparker();
+/// std::thread::spawn(move || unparker.unpark());
+/// geode::reactor::park(None)?; // returns once the other thread has unparked us
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn unparker() -> Unparker {
+    with(|r| Unparker::new(r.unpark_shared().clone()))
+}
+
+/// Timers armed on this thread's reactor.
+pub(crate) fn timers_pending() -> usize {
+    try_with(|r| r.timers.len()).unwrap_or(0)
+}
+
+/// Counters of this thread's reactor since it was created (all zero if it was never used).
+///
+/// # Examples
+/// ```
+/// let before = geode::reactor::stats();
+/// geode::reactor::park(Some(std::time::Duration::ZERO))?;
+/// assert_eq!(geode::reactor::stats().epoll_wait_calls, before.epoll_wait_calls + 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn stats() -> Stats {
+    try_with(|r| {
+        let mut s = r.stats;
+        s.timers_pending = r.timers.len() as u64;
+        s.registered_fds = r.slots.len() as u64;
+        s
+    })
+    .unwrap_or(Stats::ZERO)
+}

@@ -1,0 +1,110 @@
+//! Facts about and flags of a file descriptor.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
+
+use super::{cvt, cvt_retry};
+
+/// What kind of file an fd refers to, as far as the reactor cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// A regular file: always "ready", so epoll refuses it (`EPERM`).
+    Regular,
+    /// A directory: epoll refuses it too.
+    Directory,
+    /// A socket that is listening (`SO_ACCEPTCONN`): registered with `EPOLLEXCLUSIVE`.
+    Listener,
+    /// Any other socket.
+    Socket,
+    /// Pipes, FIFOs, ttys, eventfds, timerfds, signalfds, inotify, epoll, ...
+    Other,
+}
+
+/// The identity of the open file behind an fd: equal for an fd and its dups.
+pub(crate) type FileId = (u64, u64);
+
+/// `fstat` (and, for a socket, `SO_ACCEPTCONN`) of `fd`.
+pub(crate) fn file_kind(fd: RawFd) -> io::Result<(FileKind, FileId)> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` has room for one `struct stat`, which fstat fills on success.
+    cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    let id = (st.st_dev, st.st_ino);
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::Regular,
+        libc::S_IFDIR => FileKind::Directory,
+        libc::S_IFSOCK => {
+            if is_listening(fd)? {
+                FileKind::Listener
+            } else {
+                FileKind::Socket
+            }
+        }
+        _ => FileKind::Other,
+    };
+    Ok((kind, id))
+}
+
+fn is_listening(fd: RawFd) -> io::Result<bool> {
+    let mut val: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `val` and `len` are valid for writes and `len` holds the size of `val`.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut val as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(val != 0)
+}
+
+/// Sets `O_NONBLOCK` on the open file description behind `fd` (shared with its dups).
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no pointer argument.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: F_SETFL takes an int argument.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    }
+    Ok(())
+}
+
+/// Makes `target` refer to the file of `src` (`dup3(src, target, O_CLOEXEC)`), closing what
+/// `target` referred to before, atomically. `src` stays open; the caller closes it.
+pub(crate) fn dup_onto(src: RawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup3 takes no pointers. `target` is an fd the caller owns; replacing what it
+    // refers to keeps it a valid, owned fd (now with the new file).
+    cvt_retry(|| unsafe { libc::dup3(src, target, libc::O_CLOEXEC) })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn kinds() {
+        let f = std::fs::File::open("/proc/self/exe").unwrap();
+        assert_eq!(file_kind(f.as_raw_fd()).unwrap().0, FileKind::Regular);
+        let d = std::fs::File::open("/").unwrap();
+        assert_eq!(file_kind(d.as_raw_fd()).unwrap().0, FileKind::Directory);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(file_kind(l.as_raw_fd()).unwrap().0, FileKind::Listener);
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(file_kind(a.as_raw_fd()).unwrap().0, FileKind::Socket);
+        let (r, _w) = std::io::pipe().unwrap();
+        assert_eq!(file_kind(r.as_raw_fd()).unwrap().0, FileKind::Other);
+        let dup = l.try_clone().unwrap();
+        assert_eq!(
+            file_kind(l.as_raw_fd()).unwrap().1,
+            file_kind(dup.as_raw_fd()).unwrap().1
+        );
+        assert_eq!(file_kind(-1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+    }
+}

@@ -1,0 +1,52 @@
+//! Fork detection.
+//!
+//! After `fork` the child inherits the parent's epoll fd, which refers to the *same* epoll
+//! instance: any `epoll_ctl` in the child edits the parent's interest list. The reactor must
+//! notice it is in a child before it touches epoll again. Asking `getpid` on every turn would
+//! cost a syscall per turn (glibc no longer caches the pid), so a `pthread_atfork` child handler
+//! bumps a generation counter instead, and the reactor compares one atomic load.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static INSTALL: Once = Once::new();
+/// False if `pthread_atfork` failed: then [`forked_since`] asks for the pid every time.
+static HANDLER_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_fork_child() {
+    // Async-signal-safe: one atomic add, no allocation, no lock.
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Where a process stands with respect to fork: compare two with [`forked_since`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ForkStamp {
+    generation: u64,
+    pid: u32,
+}
+
+/// Installs the fork handler (once per process) and stamps the present.
+pub(crate) fn fork_stamp() -> ForkStamp {
+    INSTALL.call_once(|| {
+        // SAFETY: `on_fork_child` is an `extern "C" fn()` that lives for the whole program and
+        // is async-signal-safe, as a child handler must be. On failure (ENOMEM) we record it
+        // and `forked_since` compares pids instead.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
+        HANDLER_INSTALLED.store(rc == 0, Ordering::Relaxed);
+    });
+    ForkStamp {
+        generation: FORK_GENERATION.load(Ordering::Relaxed),
+        pid: std::process::id(),
+    }
+}
+
+/// Whether this process is a fork child of the one that took `stamp`.
+#[inline]
+pub(crate) fn forked_since(stamp: &ForkStamp) -> bool {
+    if HANDLER_INSTALLED.load(Ordering::Relaxed) {
+        FORK_GENERATION.load(Ordering::Relaxed) != stamp.generation
+    } else {
+        std::process::id() != stamp.pid
+    }
+}

@@ -1,0 +1,142 @@
+//! `Sleep`: a future that completes at a deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::Instant;
+use crate::reactor;
+use crate::slab::Key;
+
+/// Waits until `duration` has elapsed.
+///
+/// Any duration is valid: `Duration::ZERO` completes at the first poll, `Duration::MAX` never
+/// completes (its deadline is placed ~30 years ahead; nothing overflows).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// geode::block_on(async {
+///     let start = geode::time::Instant::now();
+///     geode::time::sleep(Duration::from_millis(10)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(Instant::now() + duration)
+}
+
+/// Waits until `deadline`.
+///
+/// # Examples
+/// ```
+/// use geode::time::{sleep_until, Instant};
+/// use std::time::Duration;
+/// geode::block_on(sleep_until(Instant::now() + Duration::from_millis(1)));
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        timer: None,
+        done: false,
+    }
+}
+
+/// Future returned by [`sleep`] and [`sleep_until`].
+///
+/// The timer is armed at the first poll (on the polling thread's reactor) and cancelled on drop,
+/// so a `Sleep` that is dropped early leaves nothing behind. It is `Send`; if it is moved to
+/// another thread while armed, it re-arms there (the old entry fires harmlessly).
+///
+/// # Cancel safety
+/// Dropping it cancels the timer; nothing is lost.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The reactor (by id) and timer entry, once armed.
+    timer: Option<(u64, Key)>,
+    done: bool,
+}
+
+impl Sleep {
+    /// The instant at which this sleep completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has been reached (as of the last poll).
+    pub fn is_elapsed(&self) -> bool {
+        self.done
+    }
+
+    /// Moves the deadline, earlier or later, reusing the armed timer entry. A sleep that had
+    /// completed becomes pending again if the new deadline lies ahead.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// geode::block_on(async {
+    ///     let mut s = std::pin::pin!(geode::time::sleep(Duration::from_secs(3600)));
+    ///     s.as_mut().reset(geode::time::Instant::now() + Duration::from_millis(1));
+    ///     s.await; // one millisecond, not an hour
+    /// });
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        this.deadline = deadline;
+        this.done = false;
+        if let Some((id, key)) = this.timer {
+            let kept =
+                reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()));
+            if kept != Some(true) {
+                this.timer = None;
+            }
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(());
+        }
+        let done = reactor::with(|r| {
+            let here = r.id();
+            if let Some((id, key)) = this.timer {
+                if id == here {
+                    if r.timer_refresh(key, cx.waker()) {
+                        return false;
+                    }
+                    this.timer = None;
+                    return true;
+                }
+                // Armed on another thread's reactor: leave that entry to fire there, re-arm here.
+                this.timer = None;
+            }
+            if this.deadline <= Instant::now() {
+                return true;
+            }
+            this.timer = Some((here, r.timer_insert(this.deadline.into_std(), cx.waker())));
+            false
+        });
+        if done {
+            this.done = true;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((id, key)) = self.timer.take() {
+            let _ = reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
+        }
+    }
+}
