@@ -77,3 +77,8 @@ pub mod time;
 
 pub use executor::{JoinError, JoinHandle, SpawnError, block_on, run, spawn, try_spawn, yield_now};
 pub use geode_macros::{main, test};
+
+// Compiles and runs the README's examples as doctests, so the README cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

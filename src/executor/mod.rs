@@ -1,9 +1,9 @@
 //! The single-threaded executor: `block_on`, `run`, `spawn`, `yield_now`.
 //!
 //! A runtime lives for one `block_on`/`run` call on one thread. It keeps its tasks in a slab and
-//! a FIFO run queue of ids; it never touches an fd, only [`reactor::park`](crate::reactor::park)
+//! a FIFO run queue of ids; it never touches an fd, only [`reactor::park`]
 //! and the reactor's unparker. Each turn of its loop polls the main future if woken, runs up to
-//! [`BATCH`] queued tasks (each with a coop budget), then parks: without blocking if work is
+//! `BATCH` queued tasks (each with a coop budget), then parks: without blocking if work is
 //! left, else until the next event or timer.
 
 mod join;

@@ -176,11 +176,7 @@ pub fn park(timeout: Option<Duration>) -> io::Result<usize> {
     for w in wakes.drain(..) {
         w.wake();
     }
-    with(|r| {
-        if r.wake_buf.capacity() < wakes.capacity() {
-            r.wake_buf = wakes;
-        }
-    });
+    with(|r| r.wake_buf = wakes);
     res.map(|()| n)
 }
 

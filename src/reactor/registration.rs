@@ -145,8 +145,11 @@ impl Reactor {
     }
 
     fn deregister(&mut self, key: Key, fd: RawFd) {
-        // A fork child must not touch the parent's epoll instance: swap it out first.
-        let _ = self.check_sys();
+        // A fork child must not touch the parent's epoll instance: swap it out first. (With no
+        // epoll instance yet, nothing was added and there is nothing to check.)
+        if self.sys.is_some() {
+            let _ = self.check_sys();
+        }
         let epoch = self.epoch;
         let Some(slot) = self.slots.get_mut(key) else {
             return;
@@ -332,6 +335,10 @@ impl Reactor {
                 let d = &mut slot.dirs[dir as usize];
                 d.readiness = Readiness::NotReady;
                 match waiter {
+                    // A waiter that was notified (it was first in line) keeps its place.
+                    Some(w) if notified => {
+                        w.waiter = Some(self.waiters.enqueue_front(d, cx.waker()))
+                    }
                     Some(w) => w.waiter = Some(self.waiters.enqueue(d, cx.waker())),
                     None => d.add_poll_waker(cx.waker()),
                 }

@@ -218,7 +218,7 @@ mod tests {
         // Cancel a third of them at random.
         let mut live = Vec::new();
         for (i, (d, k)) in keys.into_iter().enumerate() {
-            if lcg(&mut rng) % 3 == 0 {
+            if lcg(&mut rng).is_multiple_of(3) {
                 assert!(t.cancel(k));
                 assert!(!t.cancel(k));
             } else {

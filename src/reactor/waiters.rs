@@ -101,6 +101,24 @@ impl Waiters {
         key
     }
 
+    /// Puts a new waiter at the head of `dir`'s queue: for a notified waiter that got
+    /// `EAGAIN`, which keeps its place in line.
+    pub(crate) fn enqueue_front(&mut self, dir: &mut Direction, waker: &Waker) -> Key {
+        let key = self.nodes.insert(Node {
+            waker: Some(waker.clone()),
+            state: WaiterState::Queued,
+            prev: NIL,
+            next: dir.head,
+        });
+        if dir.head == NIL {
+            dir.tail = key.index();
+        } else {
+            self.nodes.at_mut(dir.head).prev = key.index();
+        }
+        dir.head = key.index();
+        key
+    }
+
     /// The state of a live waiter; refreshes the waker of a queued one.
     pub(crate) fn refresh(&mut self, key: Key, waker: &Waker) -> Option<WaiterState> {
         let node = self.nodes.get_mut(key)?;
@@ -267,6 +285,23 @@ mod tests {
         ws.remove(&mut d, keys[1]);
         ws.remove(&mut d, keys[3]);
         assert_eq!(ws.len(), 0);
+    }
+
+    #[test]
+    fn enqueue_front_goes_first() {
+        let mut ws = Waiters::new();
+        let mut d = Direction::new();
+        let (_, w) = waker();
+        let a = ws.enqueue(&mut d, &w);
+        let b = ws.enqueue_front(&mut d, &w);
+        let mut wakes = Vec::new();
+        ws.on_edge(&mut d, &mut wakes);
+        assert_eq!(ws.refresh(b, &w), Some(WaiterState::Notified));
+        assert_eq!(ws.refresh(a, &w), Some(WaiterState::Queued));
+        ws.remove(&mut d, a);
+        let c = ws.enqueue_front(&mut d, &w);
+        ws.on_edge(&mut d, &mut wakes);
+        assert_eq!(ws.refresh(c, &w), Some(WaiterState::Notified));
     }
 
     #[test]
