@@ -1,7 +1,5 @@
-//! A complete single-threaded executor built only on `geode::reactor::{park, unparker}`.
-//!
-//! It runs a main future plus spawned local tasks, and demonstrates them with a Unix socket
-//! echo and a timer. Run: `cargo run --example custom_executor`.
+//! A complete single-threaded executor built only on `geode::reactor::{park, unparker}`: a main
+//! future plus spawned local tasks. Run: `cargo run --example custom_executor`.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -15,7 +13,7 @@ use std::time::Duration;
 use geode::io::Async;
 use geode::reactor::{Unparker, park, unparker};
 
-/// A task's wake flag: set it and interrupt the reactor (a no-op write if already parked-free).
+/// A task's wake flag: waking sets it and interrupts the reactor's `park`.
 struct Flag {
     woken: AtomicBool,
     unparker: Unparker,
@@ -35,10 +33,8 @@ thread_local! {
 }
 
 fn flag() -> Arc<Flag> {
-    Arc::new(Flag {
-        woken: AtomicBool::new(true),
-        unparker: unparker(),
-    })
+    let (woken, unparker) = (AtomicBool::new(true), unparker());
+    Arc::new(Flag { woken, unparker })
 }
 
 /// Spawns a local task onto the executor running on this thread.
@@ -96,7 +92,7 @@ pub(crate) fn demo() -> std::io::Result<String> {
     })
 }
 
-#[allow(dead_code)] // unused when the test suite includes this file as a module
+#[allow(dead_code)] // unused where tests/custom_executor.rs includes this file
 fn main() -> std::io::Result<()> {
     println!("echoed: {}", demo()?);
     Ok(())
