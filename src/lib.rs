@@ -70,6 +70,7 @@
 
 pub mod executor;
 pub mod io;
+pub mod net;
 pub mod reactor;
 mod slab;
 mod sys;

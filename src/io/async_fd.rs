@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
-use crate::reactor::registration::{Dir, Registration};
+use crate::reactor::registration::{Dir, Registration, WaitSlot};
 
 /// An fd made asynchronous: operations that would block wait for the reactor instead.
 ///
@@ -158,6 +158,30 @@ impl<T: AsFd> Async<T> {
                 .poll_io(Dir::Write, cx, Some(&mut slot), || op(&self.io), |_| false)
         })
         .await
+    }
+
+    /// Wraps a socket geode created non-blocking itself, skipping `new`'s checks (no syscall).
+    pub(crate) fn new_socket(io: T) -> Async<T> {
+        let reg = Registration::new_socket(io.as_fd());
+        Async { reg, io }
+    }
+
+    /// A FIFO queue slot for a future-style operation in `dir`.
+    pub(crate) fn waiter(&self, dir: Dir) -> WaitSlot {
+        self.reg.waiter(dir)
+    }
+
+    /// The reactor's poll loop with every knob: a queue slot (future-style callers) or none
+    /// (`poll_*` callers), and `drained`, which says from a result whether the fd is drained.
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        slot: Option<&mut WaitSlot>,
+        op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        self.reg.poll_io(dir, cx, slot, op, drained)
     }
 
     /// The shared poll loop of the `poll_*` trait impls (no queue slot: they cannot keep one).

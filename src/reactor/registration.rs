@@ -481,6 +481,18 @@ impl Registration {
         })
     }
 
+    /// Registers a socket geode created itself (non-blocking already, kind known): no syscall.
+    pub(crate) fn new_socket(fd: BorrowedFd<'_>) -> Registration {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_raw_fd();
+        let key = with(|r| r.register(raw, FileKind::Socket, (0, 0)));
+        Registration {
+            key,
+            fd: raw,
+            _thread_bound: PhantomData,
+        }
+    }
+
     /// Runs `op` when the direction may be ready, retrying after each edge until it does not
     /// fail with `WouldBlock`. `drained` tells, from a successful result, whether the fd is
     /// now drained (a short read or write on a stream socket).

@@ -6,15 +6,19 @@
 //! - [`epoll`]: the epoll instance (`epoll_create1`, `epoll_ctl`, `epoll_pwait2`/`epoll_wait`).
 //! - [`eventfd`]: the doorbell that lets another thread interrupt a sleeping `epoll_wait`.
 //! - [`fd`]: descriptor facts and flags (`O_NONBLOCK`, `fstat`, `SO_ACCEPTCONN`, `dup3`).
-//! - [`process`]: fork detection (`pthread_atfork`) and the pid.
+//! - [`process`]: fork detection (`pthread_atfork`).
+//! - [`socket`]: sockets created non-blocking and close-on-exec in one call, `accept4`,
+//!   non-blocking `connect`, `SO_ERROR`; [`addr`]: `sockaddr` conversions.
 //!
 //! Failed calls keep the kernel's errno: [`cvt`] turns `-1` into `io::Error::last_os_error()`, so
 //! `raw_os_error()` works for every error geode passes on.
 
+pub(crate) mod addr;
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod process;
+pub(crate) mod socket;
 
 use std::io;
 

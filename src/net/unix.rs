@@ -1,0 +1,392 @@
+//! `UnixListener`, `UnixStream` and `UnixDatagram`.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::{self, SocketAddr};
+use std::path::Path;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::accept::{AcceptState, Backoff, UnixIncoming, poll_accept};
+use super::stream;
+use crate::io::Async;
+use crate::sys::addr::RawAddr;
+use crate::sys::socket::{self, AF_UNIX, Kind};
+
+const BACKLOG: i32 = 1024;
+
+/// A Unix domain socket server, listening for connections.
+///
+/// # Examples
+/// ```
+/// use geode::net::{UnixListener, UnixStream};
+/// let dir = std::env::temp_dir().join(format!("geode-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("sock");
+/// geode::block_on(async {
+///     let listener = UnixListener::bind(&path)?;
+///     let client = UnixStream::connect(&path).await?;
+///     let (server, _addr) = listener.accept().await?;
+///     client.write_all(b"hi").await?;
+///     let mut buf = [0; 2];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hi");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct UnixListener {
+    io: Async<net::UnixListener>,
+    backoff: Backoff,
+}
+
+impl UnixListener {
+    /// Creates a listener bound to `path` (a leading NUL byte names an abstract socket).
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let fd = socket::socket(AF_UNIX, Kind::Stream)?;
+        socket::bind(fd.as_fd(), &RawAddr::from_unix_path(path.as_ref())?)?;
+        socket::listen(fd.as_fd(), BACKLOG)?;
+        UnixListener::from_std(net::UnixListener::from(fd))
+    }
+
+    /// Accepts a connection: the stream and the peer's address (usually unnamed).
+    ///
+    /// # Errors
+    /// As [`TcpListener::accept`](super::TcpListener::accept), backoff on `EMFILE` included.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let mut state = AcceptState::new(&self.io);
+        poll_fn(|cx| self.poll_accept(cx, &mut state)).await
+    }
+
+    pub(crate) fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        state: &mut AcceptState,
+    ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        poll_accept(&self.io, cx, state, &self.backoff, || {
+            let (fd, _) = socket::accept(self.io.as_fd())?;
+            let stream = net::UnixStream::from(fd);
+            let addr = stream.peer_addr()?;
+            Ok((
+                UnixStream {
+                    io: Async::new_socket(stream),
+                },
+                addr,
+            ))
+        })
+    }
+
+    /// A stream of incoming connections (`futures_core::Stream<Item = io::Result<UnixStream>>`).
+    pub fn incoming(&self) -> UnixIncoming<'_> {
+        UnixIncoming {
+            listener: self,
+            state: AcceptState::new(&self.io),
+        }
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Wraps a std listener (which geode makes non-blocking) and registers it.
+    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            io: Async::new(listener)?,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Deregisters the listener and returns it as a std listener, still non-blocking.
+    pub fn into_std(self) -> io::Result<net::UnixListener> {
+        self.io.into_inner()
+    }
+}
+
+/// A Unix stream socket.
+///
+/// Reads and writes take `&self`; `&UnixStream` implements the async I/O traits.
+///
+/// # Examples
+/// ```
+/// use geode::net::UnixStream;
+/// geode::block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     a.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     b.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"ping");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct UnixStream {
+    io: Async<net::UnixStream>,
+}
+
+impl UnixStream {
+    fn from_new_socket(fd: OwnedFd) -> UnixStream {
+        UnixStream {
+            io: Async::new_socket(net::UnixStream::from(fd)),
+        }
+    }
+
+    pub(crate) fn io(&self) -> &Async<net::UnixStream> {
+        &self.io
+    }
+
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.io.get_ref().shutdown(Shutdown::Write)
+    }
+
+    /// Connects to the socket at `path`.
+    ///
+    /// # Errors
+    /// `NotFound` if nothing is bound there, `ConnectionRefused` if nothing listens.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = RawAddr::from_unix_path(path.as_ref())?;
+        let fd = socket::socket(AF_UNIX, Kind::Stream)?;
+        let mut delay = Duration::from_micros(100);
+        loop {
+            match socket::connect(fd.as_fd(), &addr) {
+                Ok(()) => return Ok(UnixStream::from_new_socket(fd)),
+                // A Unix connect does not go on in the background: EAGAIN means the listener's
+                // backlog is full, and the connect must be tried again later.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    crate::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(50));
+                }
+                Err(e) if socket::is_in_progress(&e) => {
+                    let stream = UnixStream::from_new_socket(fd);
+                    stream.io.writable().await?;
+                    return match socket::take_error(stream.io.as_fd())? {
+                        Some(e) => Err(e),
+                        None => Ok(stream),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A connected pair of sockets.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = socket::socketpair(Kind::Stream)?;
+        Ok((
+            UnixStream::from_new_socket(a),
+            UnixStream::from_new_socket(b),
+        ))
+    }
+
+    /// Reads into `buf`; `Ok(0)` is EOF. Cancel-safe.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        stream::read(&self.io, buf).await
+    }
+
+    /// Writes some of `buf`. Cancel-safe.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        stream::write(&self.io, buf).await
+    }
+
+    /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the peer closes first).
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        stream::read_exact(&self.io, buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        stream::write_all(&self.io, buf).await
+    }
+
+    /// Polls a read into `buf` (the `AsyncRead` primitive).
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        stream::poll_read(&self.io, cx, buf)
+    }
+
+    /// Polls a write of `buf` (the `AsyncWrite` primitive).
+    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        stream::poll_write(&self.io, cx, buf)
+    }
+
+    /// Shuts down the read half, the write half, or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+
+    /// Wraps a std stream (which geode makes non-blocking) and registers it.
+    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            io: Async::new(stream)?,
+        })
+    }
+
+    /// Deregisters the stream and returns it as a std stream, still non-blocking.
+    pub fn into_std(self) -> io::Result<net::UnixStream> {
+        self.io.into_inner()
+    }
+}
+
+stream::stream_traits!(UnixStream);
+
+/// A Unix datagram socket.
+///
+/// # Examples
+/// ```
+/// use geode::net::UnixDatagram;
+/// geode::block_on(async {
+///     let (a, b) = UnixDatagram::pair()?;
+///     a.send(b"one").await?;
+///     let mut buf = [0; 8];
+///     let n = b.recv(&mut buf).await?;
+///     assert_eq!(&buf[..n], b"one");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct UnixDatagram {
+    io: Async<net::UnixDatagram>,
+}
+
+impl UnixDatagram {
+    fn from_new_socket(fd: OwnedFd) -> UnixDatagram {
+        UnixDatagram {
+            io: Async::new_socket(net::UnixDatagram::from(fd)),
+        }
+    }
+
+    /// Creates a socket bound to `path`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        let fd = socket::socket(AF_UNIX, Kind::Datagram)?;
+        socket::bind(fd.as_fd(), &RawAddr::from_unix_path(path.as_ref())?)?;
+        Ok(UnixDatagram::from_new_socket(fd))
+    }
+
+    /// Creates a socket bound to no address.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram::from_new_socket(socket::socket(
+            AF_UNIX,
+            Kind::Datagram,
+        )?))
+    }
+
+    /// A connected pair of sockets.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = socket::socketpair(Kind::Datagram)?;
+        Ok((
+            UnixDatagram::from_new_socket(a),
+            UnixDatagram::from_new_socket(b),
+        ))
+    }
+
+    /// Sets the default peer of `send`/`recv`. Not async.
+    pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        self.io.get_ref().connect(path)
+    }
+
+    /// Sends a datagram to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.write_with(|s| s.send(buf)).await
+    }
+
+    /// Receives a datagram from the connected peer.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_with(|s| s.recv(buf)).await
+    }
+
+    /// Sends a datagram to the socket at `path`.
+    pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.io.write_with(|s| s.send_to(buf, path)).await
+    }
+
+    /// Receives a datagram and its sender's address.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.io.read_with(|s| s.recv_from(buf)).await
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Shuts down the read half, the write half, or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+
+    /// Wraps a std socket (which geode makes non-blocking) and registers it.
+    pub fn from_std(socket: net::UnixDatagram) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            io: Async::new(socket)?,
+        })
+    }
+
+    /// Deregisters the socket and returns it as a std socket, still non-blocking.
+    pub fn into_std(self) -> io::Result<net::UnixDatagram> {
+        self.io.into_inner()
+    }
+}
+
+macro_rules! fd_traits {
+    ($($ty:ty => $std:ty),*) => {$(
+        impl TryFrom<$std> for $ty {
+            type Error = io::Error;
+
+            fn try_from(s: $std) -> io::Result<$ty> {
+                <$ty>::from_std(s)
+            }
+        }
+
+        impl AsFd for $ty {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.io.as_fd()
+            }
+        }
+
+        impl AsRawFd for $ty {
+            fn as_raw_fd(&self) -> RawFd {
+                self.io.as_raw_fd()
+            }
+        }
+    )*};
+}
+
+fd_traits!(
+    UnixListener => net::UnixListener,
+    UnixStream => net::UnixStream,
+    UnixDatagram => net::UnixDatagram
+);

@@ -1,0 +1,140 @@
+//! Socket system calls: every socket geode creates is non-blocking and close-on-exec from its
+//! first instant (`SOCK_NONBLOCK | SOCK_CLOEXEC`, `accept4`), in one syscall.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use super::addr::{AddrBuf, RawAddr};
+use super::{cvt, cvt_retry};
+
+/// Which kind of socket to create.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    Stream,
+    Datagram,
+}
+
+/// `socket(family, kind | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)`.
+pub(crate) fn socket(family: libc::c_int, kind: Kind) -> io::Result<OwnedFd> {
+    let ty = match kind {
+        Kind::Stream => libc::SOCK_STREAM,
+        Kind::Datagram => libc::SOCK_DGRAM,
+    } | libc::SOCK_NONBLOCK
+        | libc::SOCK_CLOEXEC;
+    // SAFETY: socket takes no pointers; a non-negative return is a new fd we own.
+    let fd = cvt(unsafe { libc::socket(family, ty, 0) })?;
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `socketpair(AF_UNIX, kind | SOCK_NONBLOCK | SOCK_CLOEXEC)`.
+pub(crate) fn socketpair(kind: Kind) -> io::Result<(OwnedFd, OwnedFd)> {
+    let ty = match kind {
+        Kind::Stream => libc::SOCK_STREAM,
+        Kind::Datagram => libc::SOCK_DGRAM,
+    } | libc::SOCK_NONBLOCK
+        | libc::SOCK_CLOEXEC;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two fds socketpair writes.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: both fds were just returned by the kernel and nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The address family of an IP socket address.
+pub(crate) fn family_of(addr: &SocketAddr) -> libc::c_int {
+    match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    }
+}
+
+pub(crate) const AF_UNIX: libc::c_int = libc::AF_UNIX;
+
+/// `SO_REUSEADDR`, so a restarted server can bind while old connections linger in TIME_WAIT.
+pub(crate) fn set_reuseaddr(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: we pass a pointer to an int and its size, as SO_REUSEADDR expects.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<()> {
+    // SAFETY: `addr` points to `addr.len()` valid bytes of a sockaddr.
+    cvt(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len()) })?;
+    Ok(())
+}
+
+pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen takes no pointers.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(())
+}
+
+/// Starts a connect. A non-blocking stream connect that is under way gives `EINPROGRESS`
+/// (inet) or `EAGAIN` (a Unix listener's backlog is full); the caller decides what to do.
+pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<()> {
+    // SAFETY: `addr` points to `addr.len()` valid bytes of a sockaddr. EINTR is not retried:
+    // the connect goes on in the background, and a second call would report EALREADY.
+    cvt(unsafe { libc::connect(fd.as_raw_fd(), addr.as_ptr(), addr.len()) })?;
+    Ok(())
+}
+
+/// Whether an error is "connect in progress".
+pub(crate) fn is_in_progress(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINPROGRESS) | Some(libc::EINTR) | Some(libc::EALREADY)
+    )
+}
+
+/// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`, with the peer's address if it is IPv4 or IPv6.
+pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, AddrBuf)> {
+    let mut buf = AddrBuf::new();
+    // SAFETY: `buf.storage` has room for `buf.len` bytes, which accept4 updates to the size
+    // it wrote.
+    let new = cvt_retry(|| unsafe {
+        libc::accept4(
+            fd.as_raw_fd(),
+            buf.storage.as_mut_ptr().cast(),
+            &mut buf.len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    })?;
+    // SAFETY: `new` was just returned by the kernel and nothing else owns it.
+    Ok((unsafe { OwnedFd::from_raw_fd(new) }, buf))
+}
+
+/// `SO_ERROR`: the pending error of a socket (how a non-blocking connect reports failure).
+pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+    let mut val: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `val` and `len` are valid for writes and `len` holds the size of `val`.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut val as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((val != 0).then(|| io::Error::from_raw_os_error(val)))
+}
+
+/// Whether accept failed for lack of descriptors (`EMFILE`, `ENFILE`), or of memory for one.
+pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
