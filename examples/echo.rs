@@ -2,29 +2,26 @@
 //!
 //! Run: `cargo run --example echo`. Prints what each side did and exits 0.
 
-use std::io::{self, Read};
-use std::net::{TcpListener, TcpStream};
+use std::io;
 use std::time::Duration;
 
-use futures_util::io::{AsyncReadExt, AsyncWriteExt};
-use geode::io::Async;
+use geode::net::{TcpListener, TcpStream};
 
-async fn serve(listener: Async<TcpListener>, connections: usize) -> io::Result<()> {
+async fn serve(listener: TcpListener, connections: usize) -> io::Result<()> {
     let mut handlers = Vec::new();
     for _ in 0..connections {
-        let (stream, peer) = listener.read_with(|l| l.accept()).await?;
+        let (stream, peer) = listener.accept().await?;
         println!("server: accepted {peer}");
-        let stream = Async::new(stream)?;
         handlers.push(geode::spawn(async move {
             let mut buf = [0u8; 1024];
             let mut echoed = 0;
             loop {
-                let n = stream.read_with(|mut s| s.read(&mut buf)).await?;
+                let n = stream.read(&mut buf).await?;
                 if n == 0 {
                     println!("server: {peer} closed after {echoed} bytes");
                     return Ok::<_, io::Error>(());
                 }
-                (&stream).write_all(&buf[..n]).await?;
+                stream.write_all(&buf[..n]).await?;
                 echoed += n;
             }
         }));
@@ -36,9 +33,7 @@ async fn serve(listener: Async<TcpListener>, connections: usize) -> io::Result<(
 }
 
 async fn client(id: usize, addr: std::net::SocketAddr) -> io::Result<()> {
-    // A blocking connect to a loopback listener completes at once (the kernel's backlog
-    // accepts it); everything after it is asynchronous.
-    let mut stream = Async::new(TcpStream::connect(addr)?)?;
+    let stream = TcpStream::connect(addr).await?;
     for round in 0..3 {
         let msg = format!("client {id}, message {round}");
         stream.write_all(msg.as_bytes()).await?;
@@ -48,9 +43,9 @@ async fn client(id: usize, addr: std::net::SocketAddr) -> io::Result<()> {
         println!("client {id}: sent and got back {msg:?}");
         geode::time::sleep(Duration::from_millis(1)).await;
     }
-    stream.get_ref().shutdown(std::net::Shutdown::Write)?;
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest).await?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut rest = [0u8; 1];
+    assert_eq!(stream.read(&mut rest).await?, 0, "server closes after EOF");
     Ok(())
 }
 
@@ -59,7 +54,7 @@ fn main() -> io::Result<()> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         println!("server: listening on {addr}");
-        let server = geode::spawn(serve(Async::new(listener)?, 3));
+        let server = geode::spawn(serve(listener, 3));
         let clients: Vec<_> = (1..=3).map(|id| geode::spawn(client(id, addr))).collect();
         for c in clients {
             c.await??;

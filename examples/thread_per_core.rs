@@ -1,0 +1,144 @@
+//! Thread per core: N threads, each with its own `block_on` and its own clone of one listening
+//! socket. The listener is registered with `EPOLLEXCLUSIVE` in every thread's reactor, so each
+//! connection wakes one idle thread instead of all of them.
+//!
+//! Run: `cargo run --example thread_per_core [threads] [connections]`. A client on the main
+//! thread makes `connections` connections, one at a time, each once every server thread is
+//! idle; each server answers with one byte. It prints how many connections each thread took
+//! and how often each thread's reactor woke up: about once per connection in all, not once per
+//! connection per thread.
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+/// What one server thread did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ThreadReport {
+    pub(crate) accepted: u64,
+    /// Returns from `epoll_wait` (geode's `stats()`).
+    pub(crate) epoll_wait_calls: u64,
+    /// Times the kernel woke the thread: voluntary context switches. This also counts wakeups
+    /// that epoll swallowed (it re-polls an edge-triggered fd before returning, so a thread
+    /// that lost the race for a connection goes back to sleep inside `epoll_wait`).
+    pub(crate) woken: u64,
+}
+
+/// This thread's voluntary context switches so far.
+fn voluntary_switches() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn server_thread(
+    listener: std::net::TcpListener,
+    stop: Arc<AtomicBool>,
+    tid: mpsc::Sender<String>,
+) -> io::Result<ThreadReport> {
+    // "/proc/thread-self" links to "<pid>/task/<tid>": tell the client where to watch us.
+    let _ = tid.send(
+        std::fs::read_link("/proc/thread-self")?
+            .display()
+            .to_string(),
+    );
+    geode::block_on(async move {
+        let listener = geode::net::TcpListener::from_std(listener)?;
+        let before = geode::reactor::stats();
+        let switches = voluntary_switches();
+        let mut accepted = 0;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            accepted += 1;
+            // A fresh socket's send buffer is empty: this write never waits.
+            stream.write_all(b"!").await?;
+        }
+        let after = geode::reactor::stats();
+        Ok(ThreadReport {
+            accepted,
+            epoll_wait_calls: after.epoll_wait_calls - before.epoll_wait_calls,
+            woken: voluntary_switches() - switches,
+        })
+    })
+}
+
+/// Whether every thread in `tasks` ("<pid>/task/<tid>") is asleep (state S: in epoll_wait).
+fn all_idle(tasks: &[String]) -> bool {
+    tasks.iter().all(|t| {
+        std::fs::read_to_string(format!("/proc/{t}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()
+                    .map(|rest| rest.trim_start().starts_with('S'))
+            })
+            .unwrap_or(true)
+    })
+}
+
+/// Starts `threads` servers on one loopback listener, makes `connections` sequential
+/// connections (each once all servers are idle), stops the servers, and returns what each did.
+pub(crate) fn run(threads: usize, connections: usize) -> io::Result<Vec<ThreadReport>> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    for _ in 0..threads {
+        let (clone, stop, tid) = (listener.try_clone()?, stop.clone(), tid_tx.clone());
+        handles.push(std::thread::spawn(move || server_thread(clone, stop, tid)));
+    }
+    drop(listener);
+    let tasks: Vec<String> = tid_rx.iter().take(threads).collect();
+    for _ in 0..connections {
+        while !all_idle(&tasks) {
+            std::thread::yield_now();
+        }
+        let mut s = TcpStream::connect(addr)?;
+        let mut byte = [0u8; 1];
+        s.read_exact(&mut byte)?;
+    }
+    // Each stopping thread takes one connection and exits; keep connecting until all have.
+    stop.store(true, Ordering::Release);
+    let mut reports = Vec::new();
+    for h in handles {
+        while !h.is_finished() {
+            let _ = TcpStream::connect(addr);
+            std::thread::yield_now();
+        }
+        reports.push(
+            h.join()
+                .map_err(|_| io::Error::other("server thread panicked"))??,
+        );
+    }
+    Ok(reports)
+}
+
+#[allow(dead_code)] // unused where tests/thread_per_core.rs includes this file
+fn main() -> io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = args.next().and_then(|a| a.parse().ok()).unwrap_or(cores);
+    let connections = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let reports = run(threads, connections)?;
+    for (i, r) in reports.iter().enumerate() {
+        println!(
+            "thread {i}: accepted {:4}, epoll_wait returned {:4} times, woken {:4} times",
+            r.accepted, r.epoll_wait_calls, r.woken
+        );
+    }
+    let total: u64 = reports.iter().map(|r| r.accepted).sum();
+    let woken: u64 = reports.iter().map(|r| r.woken).sum();
+    println!("{total} connections accepted by {threads} threads, which were woken {woken} times");
+    Ok(())
+}
