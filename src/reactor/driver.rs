@@ -7,8 +7,8 @@ use std::io;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::Reactor;
 use super::waiters::Waiters;
+use super::{Reactor, clock};
 use crate::slab::{Key, Slab};
 use crate::sys::epoll::{ERR, HUP, IN, OUT, RDHUP};
 
@@ -22,44 +22,41 @@ impl Reactor {
         timeout: Option<Duration>,
         wakes: &mut Vec<Waker>,
     ) -> io::Result<()> {
-        let mut timeout = timeout;
+        // 1. Timers already due.
+        let mut next_timer = None;
         if !self.timers.is_empty() {
-            let now = Instant::now();
+            let now = clock::now();
             self.fire_timers(now, wakes);
-            if let Some(next) = self.timers.next_deadline() {
-                let until = next.saturating_duration_since(now);
-                timeout = Some(timeout.map_or(until, |t| t.min(until)));
-            }
+            next_timer = self
+                .timers
+                .next_deadline()
+                .map(|next| (next, next.saturating_duration_since(now)));
         }
         wakes.append(&mut self.deferred);
         let unpark = self.unpark_shared().clone();
         let unparked = unpark.is_notified();
-        if !wakes.is_empty() || unparked {
-            // Someone is runnable already: look at the fds, but do not sleep.
-            timeout = Some(Duration::ZERO);
-        }
-        self.check_sys()?;
-        let Some(sys) = &mut self.sys else {
-            unreachable!("geode: check_sys leaves the epoll instance in place")
+        // 2. How long epoll may block: until the earliest timer or the caller's limit, and not
+        //    at all if someone is runnable already.
+        let runnable = !wakes.is_empty() || unparked;
+        let mut wait = match (timeout, next_timer) {
+            _ if runnable => Some(Duration::ZERO),
+            (Some(t), Some((_, until))) => Some(t.min(until)),
+            (None, Some((_, until))) => Some(until),
+            (t, None) => t,
         };
-        self.stats.epoll_wait_calls += 1;
-        let res = sys.epoll.wait(&mut sys.events, timeout);
-        let mut doorbell = false;
-        if res.is_ok() {
-            for (events, data) in sys.events.iter() {
-                if data == UNPARK_TAG {
-                    doorbell = true;
-                } else {
-                    dispatch(
-                        &mut self.slots,
-                        &mut self.waiters,
-                        Key::from_u64(data),
-                        events,
-                        wakes,
-                    );
-                }
+        // With a paused clock, time does not pass while we block: an idle reactor looks for
+        // I/O without blocking, and if there is none, jumps the clock to the next timer.
+        let jump = match next_timer {
+            Some((deadline, until))
+                if !runnable && clock::is_paused() && timeout.is_none_or(|t| until <= t) =>
+            {
+                wait = Some(Duration::ZERO);
+                Some(deadline)
             }
-        }
+            _ => None,
+        };
+        // 3. Wait and dispatch.
+        let doorbell = self.wait_and_dispatch(wait, wakes)?;
         if doorbell || unparked {
             if let Some(efd) = unpark.eventfd() {
                 // Drain, *then* clear: an unpark in between is absorbed by this return.
@@ -67,12 +64,47 @@ impl Reactor {
             }
             unpark.clear();
         }
+        if let Some(deadline) = jump {
+            if wakes.is_empty() && !doorbell {
+                clock::advance_to(deadline);
+            }
+        }
+        // 4. Timers that came due while we waited.
         if !self.timers.is_empty() {
-            self.fire_timers(Instant::now(), wakes);
+            self.fire_timers(clock::now(), wakes);
         }
         wakes.append(&mut self.deferred);
         self.stats.wakeups += wakes.len() as u64;
-        res.map(drop)
+        Ok(())
+    }
+
+    /// One `epoll_wait`; routes the events to waiters. `true` if the doorbell rang.
+    fn wait_and_dispatch(
+        &mut self,
+        wait: Option<Duration>,
+        wakes: &mut Vec<Waker>,
+    ) -> io::Result<bool> {
+        self.check_sys()?;
+        let Some(sys) = &mut self.sys else {
+            unreachable!("geode: check_sys leaves the epoll instance in place")
+        };
+        self.stats.epoll_wait_calls += 1;
+        sys.epoll.wait(&mut sys.events, wait)?;
+        let mut doorbell = false;
+        for (events, data) in sys.events.iter() {
+            if data == UNPARK_TAG {
+                doorbell = true;
+            } else {
+                dispatch(
+                    &mut self.slots,
+                    &mut self.waiters,
+                    Key::from_u64(data),
+                    events,
+                    wakes,
+                );
+            }
+        }
+        Ok(doorbell)
     }
 
     fn fire_timers(&mut self, now: Instant, wakes: &mut Vec<Waker>) {

@@ -40,6 +40,7 @@
 //! my_block_on(geode::time::sleep(std::time::Duration::from_millis(1)));
 //! ```
 
+pub(crate) mod clock;
 pub(crate) mod coop;
 mod driver;
 pub(crate) mod registration;

@@ -28,9 +28,10 @@ pub struct Instant(std::time::Instant);
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 impl Instant {
-    /// The current time.
+    /// The current time on this thread's clock: real time, or the virtual time of a paused
+    /// clock (see [`pause`](crate::time::pause)).
     pub fn now() -> Instant {
-        Instant(std::time::Instant::now())
+        Instant(crate::reactor::clock::now())
     }
 
     /// Wraps a `std::time::Instant`.
