@@ -83,3 +83,8 @@ pub use geode_macros::{main, test};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+// Runs the examples of docs/TESTING.md as doctests.
+#[doc = include_str!("../docs/TESTING.md")]
+#[cfg(doctest)]
+pub struct TestingDoctests;

@@ -212,7 +212,6 @@ pub fn stats() -> Stats {
     try_with(|r| {
         let mut s = r.stats;
         s.timers_pending = r.timers.len() as u64;
-        s.registered_fds = r.slots.len() as u64;
         s
     })
     .unwrap_or(Stats::ZERO)

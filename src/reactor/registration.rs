@@ -82,6 +82,7 @@ fn unsupported(what: &str) -> io::Error {
 impl Reactor {
     fn register(&mut self, fd: RawFd, kind: FileKind, id: FileId) -> Key {
         self.stats.registrations += 1;
+        self.stats.registered_fds += 1;
         if kind == FileKind::Listener {
             if let Some(&(_, key)) = self.listeners.iter().find(|(i, _)| *i == id) {
                 if let Some(slot) = self.slots.get_mut(key) {
@@ -140,6 +141,11 @@ impl Reactor {
                 Ok(())
             }
             Err(e) if e.raw_os_error() == Some(libc_eperm()) => Err(unsupported("this descriptor")),
+            Err(e) if e.raw_os_error() == Some(crate::sys::errno::EEXIST) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "geode: this descriptor is already registered with this thread's reactor by \
+                 another object (the same fd wrapped twice); wrap a dup (`try_clone`) instead",
+            )),
             Err(e) => Err(e),
         }
     }
@@ -154,8 +160,15 @@ impl Reactor {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
+        self.stats.registered_fds -= 1;
         if let Some((_, fds)) = &mut slot.shared {
-            fds.retain(|&f| f != fd);
+            // Remove this user only: the same fd may be wrapped twice (`Async::new(&listener)`).
+            if let Some(pos) = fds.iter().position(|&f| f == fd) {
+                fds.swap_remove(pos);
+            }
+            if fds.contains(&fd) {
+                return;
+            }
             if let Some(&heir) = fds.first() {
                 // Other dups still use this listener slot. If the epoll entry is keyed under
                 // the fd being closed, move it to a surviving dup (DEL then ADD; the ADD

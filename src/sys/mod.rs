@@ -59,6 +59,7 @@ impl_is_minus_one!(i32 i64 isize);
 
 /// The errno values the layers above compare against.
 pub(crate) mod errno {
+    pub(crate) const EEXIST: i32 = libc::EEXIST;
     pub(crate) const EINVAL: i32 = libc::EINVAL;
     pub(crate) const EPERM: i32 = libc::EPERM;
 }

@@ -1,0 +1,331 @@
+//! `fork` inside `block_on`.
+//!
+//! A fork child inherits the parent's epoll fd, which refers to the *same* epoll instance: an
+//! `epoll_ctl` in the child would edit the parent's interest list (a DEL on drop would silently
+//! stop the parent's wakeups). geode must give the child its own epoll instance and doorbell on
+//! first use, and leave the parent's runtime untouched.
+//!
+//! This file holds exactly one test, so the process has no other test threads when it forks.
+
+mod util;
+
+use std::future::{Future, poll_fn};
+use std::io::{PipeReader, PipeWriter, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use geode::io::Async;
+use geode::time::{sleep, timeout};
+
+fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Makes `a` hit `WouldBlock` on a read, which is when geode adds it to epoll.
+fn register_by_blocking_read(a: &Async<PipeReader>) {
+    let mut buf = [0; 1];
+    let mut fut = pin!(a.read_with(|mut r| r.read(&mut buf)));
+    assert!(
+        poll_once(fut.as_mut()).is_pending(),
+        "the pipe must be empty"
+    );
+}
+
+/// Awaits `fut`, calling `on_pending` the first time it returns `Pending` (i.e. once it is
+/// registered and waiting).
+async fn signal_when_pending<F: Future>(fut: F, on_pending: impl FnOnce()) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut on_pending = Some(on_pending);
+    poll_fn(|cx| {
+        let p = fut.as_mut().poll(cx);
+        if p.is_pending() {
+            if let Some(f) = on_pending.take() {
+                f();
+            }
+        }
+        p
+    })
+    .await
+}
+
+fn inode(fd: RawFd) -> u64 {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` has room for one `struct stat`, which fstat fills on success.
+    let rc = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
+    assert_eq!(rc, 0, "fstat: {}", std::io::Error::last_os_error());
+    // SAFETY: fstat succeeded, so `st` is initialised.
+    unsafe { st.assume_init() }.st_ino
+}
+
+/// How many epoll interests in this process watch the file with inode `ino` (read from the
+/// kernel's `/proc/self/fdinfo/<epfd>` listings).
+fn epoll_interest_count(ino: u64) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(link) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        if link.to_str() != Some("anon_inode:[eventpoll]") {
+            continue;
+        }
+        let path = format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy());
+        let Ok(info) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        n += info
+            .lines()
+            .filter(|l| l.starts_with("tfd:"))
+            .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("ino:")))
+            .filter(|h| u64::from_str_radix(h, 16) == Ok(ino))
+            .count();
+    }
+    n
+}
+
+/// A child-side failure: the exit code it maps to, and what went wrong.
+type ChildResult = Result<(), (i32, String)>;
+
+fn check(ok: bool, code: i32, what: impl FnOnce() -> String) -> ChildResult {
+    if ok { Ok(()) } else { Err((code, what())) }
+}
+
+/// Everything the child does. It runs in the same future, on the same thread, inside the
+/// parent's `block_on` call stack (copied by fork). It must never panic out of here or return
+/// into the test harness: the caller maps every outcome to `_exit`.
+async fn child(
+    inherited: Async<PipeReader>,
+    mut inherited_w: PipeWriter,
+    unused: Async<PipeReader>,
+    timer: geode::JoinHandle<u32>,
+) -> ChildResult {
+    // stats() works in the child.
+    let s0 = geode::reactor::stats();
+
+    // A new pipe, created and used in the child, with a spawned reader.
+    let (r, w) = std::io::pipe().map_err(|e| (10, format!("pipe: {e}")))?;
+    let r = Async::new(r).map_err(|e| (10, format!("Async::new: {e}")))?;
+    let w = Async::new(w).map_err(|e| (10, format!("Async::new: {e}")))?;
+    let reader = geode::spawn(async move {
+        let mut buf = [0; 16];
+        let n = r.read_with(|mut r| r.read(&mut buf)).await?;
+        Ok::<_, std::io::Error>(buf[..n].to_vec())
+    });
+    let io = async {
+        geode::yield_now().await;
+        w.write_with(|mut w| w.write(b"fresh")).await?;
+        reader.await.map_err(std::io::Error::other)?
+    };
+    let got = timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| (11, "new pipe in the child: timed out".to_string()))?
+        .map_err(|e| (12, format!("new pipe in the child: {e}")))?;
+    check(got == b"fresh", 12, || format!("new pipe: got {got:?}"))?;
+
+    // The inherited pipe: wait on it, then write to it.
+    let mut buf = [0; 16];
+    let read = inherited.read_with(|mut r| r.read(&mut buf));
+    let write = async {
+        geode::yield_now().await;
+        inherited_w.write_all(b"from child")
+    };
+    let (n, wrote) = timeout(
+        Duration::from_secs(2),
+        futures_util::future::join(read, write),
+    )
+    .await
+    .map_err(|_| (13, "inherited pipe in the child: timed out".to_string()))?;
+    wrote.map_err(|e| (14, format!("write to inherited pipe: {e}")))?;
+    let n = n.map_err(|e| (14, format!("read from inherited pipe: {e}")))?;
+    check(&buf[..n] == b"from child", 14, || {
+        format!("inherited pipe: got {:?}", &buf[..n])
+    })?;
+
+    // Timers: a fresh one, and the one the parent armed before the fork.
+    timeout(Duration::from_secs(2), sleep(Duration::from_millis(5)))
+        .await
+        .map_err(|_| (15, "sleep(5 ms) in the child did not end".to_string()))?;
+    let v = timeout(Duration::from_secs(2), timer)
+        .await
+        .map_err(|_| (16, "inherited timer task: timed out".to_string()))?
+        .map_err(|e| (16, format!("inherited timer task: {e}")))?;
+    check(v == 7, 16, || format!("inherited timer task returned {v}"))?;
+
+    // Cross-thread wake in the child: goes through the runtime's Unparker and the child's
+    // own doorbell (an unpark that rang the parent's eventfd would leave us asleep).
+    let flag = Arc::new((AtomicBool::new(false), Mutex::new(None::<Waker>)));
+    let wait = poll_fn(|cx| {
+        *flag.1.lock().unwrap() = Some(cx.waker().clone());
+        if flag.0.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    let mut thread = None;
+    let waited = timeout(
+        Duration::from_secs(2),
+        signal_when_pending(wait, || {
+            let flag = flag.clone();
+            thread = Some(std::thread::spawn(move || {
+                flag.0.store(true, Ordering::SeqCst);
+                if let Some(w) = flag.1.lock().unwrap().take() {
+                    w.wake();
+                }
+            }));
+        }),
+    )
+    .await;
+    if let Some(t) = thread {
+        let _ = t.join();
+    }
+    waited.map_err(|_| {
+        (
+            17,
+            "wake from another thread in the child was lost".to_string(),
+        )
+    })?;
+
+    // And a bare Unparker: unpark, then a park returns (it would otherwise wait the 2 s).
+    let unparker = geode::reactor::unparker();
+    unparker.unpark();
+    geode::reactor::park(Some(Duration::from_secs(2)))
+        .map_err(|e| (18, format!("park in the child: {e}")))?;
+
+    let s1 = geode::reactor::stats();
+    check(s1.epoll_wait_calls > s0.epoll_wait_calls, 19, || {
+        format!("child stats did not move: {s0:?} -> {s1:?}")
+    })?;
+
+    // Dropping inherited registrations (one re-added in the child, one never used here) must
+    // not touch the parent's epoll instance.
+    drop(inherited);
+    drop(unused);
+    Ok(())
+}
+
+fn child_exit(res: std::thread::Result<ChildResult>) -> ! {
+    let (code, msg) = match res {
+        Ok(Ok(())) => (0, String::new()),
+        Ok(Err((code, msg))) => (code, msg),
+        Err(_) => (99, "the child panicked".to_string()),
+    };
+    if code != 0 {
+        let line = format!("fork child failure (exit {code}): {msg}\n");
+        // SAFETY: writes `line`'s bytes to stderr; no lock, no allocation.
+        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    }
+    // SAFETY: ends the child at once, without running the harness or any destructor.
+    unsafe { libc::_exit(code) }
+}
+
+#[test]
+fn fork_inside_block_on() {
+    // This thread's reactor (epoll fd + doorbell) exists before counting.
+    geode::reactor::park(Some(Duration::ZERO)).unwrap();
+    let fds_before = util::open_fds();
+    fork_scenario();
+    let fds_after = util::open_fds();
+    assert!(
+        fds_after <= fds_before,
+        "fds leaked in the parent: {fds_before} open before, {fds_after} after"
+    );
+}
+
+fn fork_scenario() {
+    geode::block_on(async {
+        // Before the fork: two pipes registered in this reactor (a would-block read adds them
+        // to epoll) and a pending timer in a spawned task.
+        let (r1, w1) = std::io::pipe().unwrap();
+        let (r2, w2) = std::io::pipe().unwrap();
+        let (ino1, ino2) = (inode(r1.as_raw_fd()), inode(r2.as_raw_fd()));
+        let a1 = Async::new(r1).unwrap();
+        let a2 = Async::new(r2).unwrap();
+        register_by_blocking_read(&a1);
+        register_by_blocking_read(&a2);
+        assert_eq!(epoll_interest_count(ino1), 1);
+        assert_eq!(epoll_interest_count(ino2), 1);
+        let timer = geode::spawn(async {
+            sleep(Duration::from_millis(20)).await;
+            7u32
+        });
+        let w1_child = w1.try_clone().unwrap();
+
+        // SAFETY: fork has no memory-safety preconditions. The child only runs code of this
+        // test (async, on this thread) and leaves through `_exit`, never returning into the
+        // harness; the one thread it starts is its own.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let res = AssertUnwindSafe(child(a1, w1_child, a2, timer))
+                .catch_unwind()
+                .await;
+            child_exit(res);
+        }
+        drop(w1_child);
+
+        // Parent: wait for the child to finish (and so to have dropped its copies), polling
+        // with geode timers so this runtime keeps turning meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut status = 0;
+        loop {
+            // SAFETY: `status` is a valid int to write to.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
+            if r == pid {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: `pid` is our child; killing and reaping it has no other effect.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                panic!("the fork child did not exit within 5 s (killed)");
+            }
+            sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "fork child failed: wait status {status:#x} (exit code {}; see stderr)",
+            libc::WEXITSTATUS(status)
+        );
+
+        // The parent's interests are intact in the kernel...
+        assert_eq!(epoll_interest_count(ino1), 1, "child's drop removed pipe 1");
+        assert_eq!(epoll_interest_count(ino2), 1, "child's drop removed pipe 2");
+
+        // ...and the parent's readers are still woken. Each read waits first; only then does
+        // another thread write.
+        for (a, mut w, msg) in [(&a1, w1, &b"one"[..]), (&a2, w2, &b"two"[..])] {
+            let mut buf = [0; 16];
+            let mut writer = None;
+            let read = a.read_with(|mut r| r.read(&mut buf));
+            let res = timeout(
+                Duration::from_secs(5),
+                signal_when_pending(read, || {
+                    writer = Some(std::thread::spawn(move || w.write_all(msg)));
+                }),
+            )
+            .await;
+            let writer = writer.expect("the read should have waited");
+            writer.join().unwrap().unwrap();
+            let n = res
+                .expect("parent reader not woken after the fork child dropped its copy")
+                .unwrap();
+            assert_eq!(&buf[..n], msg);
+        }
+
+        // The parent's timer task is unaffected by the child's copy firing.
+        let v = timeout(Duration::from_secs(5), timer)
+            .await
+            .expect("timer task")
+            .unwrap();
+        assert_eq!(v, 7);
+    });
+}
