@@ -506,8 +506,8 @@ impl Registration {
         }
     }
 
-    /// Runs `op` when the direction may be ready, retrying after each edge until it does not
-    /// fail with `WouldBlock`. `drained` tells, from a successful result, whether the fd is
+    /// Runs `op` if the direction may be ready; on `WouldBlock`, queues for the next edge and
+    /// returns `Pending` (the caller polls again when woken). `drained` tells, from a successful result, whether the fd is
     /// now drained (a short read or write on a stream socket).
     pub(crate) fn poll_io<R>(
         &self,
@@ -517,38 +517,42 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
-        loop {
-            let begin = with(|r| r.begin(self.key, dir, waiter.as_deref_mut(), cx));
-            let notified = match begin {
-                Ok(Begin::Try { notified }) => notified,
-                Ok(Begin::Pending) => return Poll::Pending,
-                Err(e) => return Poll::Ready(Err(e)),
-            };
-            let res = op();
-            let outcome = match &res {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
+        let begin = with(|r| r.begin(self.key, dir, waiter.as_deref_mut(), cx));
+        let notified = match begin {
+            Ok(Begin::Try { notified }) => notified,
+            Ok(Begin::Pending) => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        // Retry EINTR in place: going back to `begin` would drop a notification this waiter
+        // has already consumed.
+        let res = loop {
+            match op() {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(v) if drained(v) => Outcome::Drained,
-                _ => Outcome::Progress,
-            };
-            let mut wakes = Vec::new();
-            let wait = with(|r| {
-                r.finish(
-                    self.key,
-                    dir,
-                    waiter.as_deref_mut(),
-                    cx,
-                    notified,
-                    outcome,
-                    &mut wakes,
-                )
-            });
-            wakes.into_iter().for_each(Waker::wake);
-            match wait {
-                Ok(true) => return Poll::Pending,
-                Ok(false) => return Poll::Ready(res),
-                Err(e) => return Poll::Ready(Err(e)),
+                res => break res,
             }
+        };
+        let outcome = match &res {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
+            Ok(v) if drained(v) => Outcome::Drained,
+            _ => Outcome::Progress,
+        };
+        let mut wakes = Vec::new();
+        let wait = with(|r| {
+            r.finish(
+                self.key,
+                dir,
+                waiter.as_deref_mut(),
+                cx,
+                notified,
+                outcome,
+                &mut wakes,
+            )
+        });
+        wakes.into_iter().for_each(Waker::wake);
+        match wait {
+            Ok(true) => Poll::Pending,
+            Ok(false) => Poll::Ready(res),
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 
