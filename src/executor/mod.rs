@@ -186,7 +186,7 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
     let mut output = None;
     loop {
         if output.is_none() && rt.main_woken.replace(false) {
-            main.scheduled.store(false, Ordering::Release);
+            main.scheduled.swap(false, Ordering::AcqRel);
             let budget = coop::set(Some(coop::BUDGET));
             let poll = future.as_mut().poll(&mut cx);
             coop::set(budget);

@@ -67,7 +67,8 @@ fn drop_quietly<T>(value: T) {
 
 impl<F: Future> Runnable for Task<F> {
     fn run(&self) -> bool {
-        self.header.scheduled.store(false, Ordering::Release);
+        // Acquire what a waker released before waking us, or the poll may miss it.
+        self.header.scheduled.swap(false, Ordering::AcqRel);
         let mut fut = match std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Polling) {
             Stage::Running(fut) => fut,
             other => {

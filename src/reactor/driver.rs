@@ -33,6 +33,9 @@ impl Reactor {
                 .map(|next| (next, next.saturating_duration_since(now)));
         }
         wakes.append(&mut self.deferred);
+        // The doorbell must exist before we read its flag: an unpark that finds no eventfd
+        // sets the flag without writing, and the flag, once set, suppresses every later write.
+        self.check_sys()?;
         let unpark = self.unpark_shared().clone();
         let unparked = unpark.is_notified();
         // 2. How long epoll may block: until the earliest timer or the caller's limit, and not

@@ -5,15 +5,16 @@
 //! drains the eventfd *then* clears the flag, so an unpark racing with the drain is either
 //! absorbed by the park that is already returning or writes anew.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 
 use crate::sys::eventfd::EventFd;
 
 pub(crate) struct UnparkShared {
     notified: AtomicBool,
-    /// Set when the reactor first creates its epoll instance. Until then nobody can be parked,
-    /// and `notified` alone makes the first park return at once.
+    /// Set when the reactor first creates its epoll instance, before it first reads
+    /// `notified`: an unpark before that finds no eventfd, and its flag alone makes the first
+    /// park return at once.
     eventfd: OnceLock<EventFd>,
 }
 
@@ -32,6 +33,11 @@ impl UnparkShared {
     pub(crate) fn set_eventfd(&self, fd: EventFd) {
         // Only the reactor's thread sets it, once; a second set cannot happen.
         let _ = self.eventfd.set(fd);
+        // Pairs with the fence in `unpark`: the reactor stores the eventfd then loads
+        // `notified`; an unparker stores `notified` then loads the eventfd. With a SeqCst fence
+        // on each side, at least one of them sees the other's store, so a racing unpark either
+        // writes the new eventfd or is seen by the reactor's next look at `notified`.
+        fence(Ordering::SeqCst);
     }
 
     pub(crate) fn is_notified(&self) -> bool {
@@ -44,6 +50,7 @@ impl UnparkShared {
 
     fn unpark(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
+            fence(Ordering::SeqCst);
             if let Some(fd) = self.eventfd.get() {
                 // A failed write (only possible if the fd were closed) cannot be reported to
                 // anyone useful; `notified` still makes the next park return at once.

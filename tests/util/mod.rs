@@ -73,3 +73,55 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "<non-string panic payload>".to_string())
 }
+
+/// A fresh directory for Unix socket paths, `$TMPDIR/geode-test-<pid>-<name>`, removed (with
+/// its contents) when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("geode-test-{}-{}", std::process::id(), name));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, file: &str) -> std::path::PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Waits until thread `tid` of this process is blocked in an epoll wait (as /proc shows it), so
+/// a wake from here reaches a parked runtime, not a busy one. Returns whether it saw that; gives
+/// up after 5 s (the wake then still has to work, the test just proves less).
+pub fn wait_until_parked(tid: i32) -> bool {
+    let epoll_calls = [
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        // First field: the number of the syscall the thread is blocked in ("running" if none).
+        let syscall =
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
+        let nr = syscall
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<i64>().ok());
+        let wchan =
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan")).unwrap_or_default();
+        if nr.is_some_and(|n| epoll_calls.contains(&n)) || wchan.contains("epoll") {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
