@@ -194,3 +194,11 @@ async fn a_dropped_sleep_leaves_no_timer_behind() -> std::io::Result<()> {
     assert_eq!(geode::reactor::stats().timers_pending, pending);
     Ok(())
 }
+
+#[geode::test]
+async fn reset_to_a_past_deadline_completes_at_the_next_poll() {
+    let mut s = std::pin::pin!(sleep(Duration::from_secs(60)));
+    assert!(futures_util::poll!(s.as_mut()).is_pending());
+    s.as_mut().reset(Instant::now());
+    assert!(futures_util::poll!(s.as_mut()).is_ready());
+}
