@@ -88,9 +88,16 @@ impl Sleep {
         this.deadline = deadline;
         this.done = false;
         if let Some((id, key)) = this.timer {
-            let kept =
-                reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()));
-            if kept != Some(true) {
+            // A deadline already past: disarm, so the next poll completes at once (it compares
+            // with the clock when unarmed) instead of one reactor turn later.
+            let kept = if deadline <= Instant::now() {
+                reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
+                false
+            } else {
+                reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()))
+                    == Some(true)
+            };
+            if !kept {
                 this.timer = None;
             }
         }
