@@ -8,7 +8,8 @@
 //!
 //! A short read or write on a stream socket tells the reactor the socket is drained, so the next
 //! operation waits for an edge instead of paying for an `EAGAIN`: a ping-pong round trip costs
-//! one `read`, one `write` and one `epoll_wait`.
+//! one `read`, one `write` and one `epoll_wait`. (Once the peer has hung up, or sent urgent
+//! data, a short read no longer proves anything and the next read tries the syscall.)
 //!
 //! ```
 //! use geode::net::{TcpListener, TcpStream};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::waiters::Waiters;
 use super::{Reactor, clock};
 use crate::slab::{Key, Slab};
-use crate::sys::epoll::{ERR, HUP, IN, OUT, RDHUP};
+use crate::sys::epoll::{ERR, HUP, IN, OUT, PRI, RDHUP};
 
 /// `epoll_event.data` of the unpark eventfd. Slot keys never reach it: that would take slot
 /// index `u32::MAX`, which the slab never hands out.
@@ -148,6 +148,12 @@ fn dispatch(
         return;
     };
     let [read, write] = slot.dirs_mut();
+    if events & (HUP | RDHUP | PRI) != 0 {
+        read.short_not_drained = true;
+    }
+    if events & HUP != 0 {
+        write.short_not_drained = true;
+    }
     if events & (ERR | HUP) != 0 {
         // Everyone must look. Readiness is set, not made sticky: an operation that then gets
         // EAGAIN (a UDP socket after its transient ICMP error was read) clears it again.
@@ -157,7 +163,7 @@ fn dispatch(
     }
     if events & RDHUP != 0 {
         waiters.notify_all(read, wakes);
-    } else if events & IN != 0 {
+    } else if events & (IN | PRI) != 0 {
         waiters.on_edge(read, wakes);
     }
     if events & OUT != 0 {

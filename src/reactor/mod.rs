@@ -43,6 +43,8 @@
 pub(crate) mod clock;
 pub(crate) mod coop;
 mod driver;
+#[cfg(test)]
+mod model_tests;
 pub(crate) mod registration;
 mod stats;
 mod timers;

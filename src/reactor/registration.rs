@@ -6,7 +6,7 @@
 //!
 //! `EPOLL_CTL_ADD` is deferred until an operation first would block: a short-lived connection
 //! that never waits costs no `epoll_ctl` at all. Flags never change (no `EPOLL_CTL_MOD`):
-//! `IN | OUT | RDHUP | ET` for ordinary fds, `IN | ET | EXCLUSIVE` for listening sockets, whose
+//! `IN | OUT | RDHUP | PRI | ET` for ordinary fds, `IN | ET | EXCLUSIVE` for listening sockets, whose
 //! accept queue any registrant may serve (see "Registration policy" in the crate docs).
 
 use std::io;
@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use super::waiters::{Direction, Readiness, WaiterState};
 use super::{Reactor, coop, with};
 use crate::slab::Key;
-use crate::sys::epoll::{ET, EXCLUSIVE, IN, OUT, RDHUP};
+use crate::sys::epoll::{ET, EXCLUSIVE, IN, OUT, PRI, RDHUP};
 use crate::sys::fd::{FileId, FileKind};
 
 /// Set once the kernel has refused `EPOLLEXCLUSIVE` (EINVAL, before Linux 4.5).
@@ -133,7 +133,7 @@ impl Reactor {
             }
         } else {
             self.stats.epoll_ctl_calls += 1;
-            sys.epoll.add(slot.fd, IN | OUT | RDHUP | ET, data)
+            sys.epoll.add(slot.fd, IN | OUT | RDHUP | PRI | ET, data)
         };
         match res {
             Ok(()) => {
@@ -336,6 +336,17 @@ impl Reactor {
         outcome: Outcome,
         wakes: &mut Vec<Waker>,
     ) -> io::Result<bool> {
+        let outcome = match outcome {
+            Outcome::Drained
+                if self
+                    .slots
+                    .get_mut(key)
+                    .is_some_and(|s| s.dirs[dir as usize].short_not_drained) =>
+            {
+                Outcome::Progress
+            }
+            o => o,
+        };
         match outcome {
             Outcome::WouldBlock => {
                 if let Err(e) = self.ensure_added(key) {

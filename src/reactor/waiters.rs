@@ -46,6 +46,10 @@ pub(crate) struct Node {
 
 pub(crate) struct Direction {
     pub(crate) readiness: Readiness,
+    /// Sticky: a hangup (EPOLLRDHUP/EPOLLHUP) or urgent data (EPOLLPRI) was seen, so a short
+    /// transfer no longer proves the fd drained (EOF, or data past the urgent mark, is still
+    /// queued and no further edge will announce it).
+    pub(crate) short_not_drained: bool,
     head: u32,
     tail: u32,
     poll_wakers: Vec<Waker>,
@@ -55,6 +59,7 @@ impl Direction {
     pub(crate) const fn new() -> Direction {
         Direction {
             readiness: Readiness::Unknown,
+            short_not_drained: false,
             head: NIL,
             tail: NIL,
             poll_wakers: Vec::new(),

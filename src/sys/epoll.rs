@@ -14,6 +14,7 @@ pub(crate) const OUT: u32 = libc::EPOLLOUT as u32;
 pub(crate) const ERR: u32 = libc::EPOLLERR as u32;
 pub(crate) const HUP: u32 = libc::EPOLLHUP as u32;
 pub(crate) const RDHUP: u32 = libc::EPOLLRDHUP as u32;
+pub(crate) const PRI: u32 = libc::EPOLLPRI as u32;
 pub(crate) const ET: u32 = libc::EPOLLET as u32;
 pub(crate) const EXCLUSIVE: u32 = libc::EPOLLEXCLUSIVE as u32;
 

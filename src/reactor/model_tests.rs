@@ -1,0 +1,595 @@
+//! Model-based property tests of the reactor's data structures (Miri is not available here;
+//! these plus valgrind stand in for it).
+//!
+//! Each test applies a random sequence of operations to the real structure and to a plain
+//! reference model, and checks after every step that both agree:
+//!
+//! - [`Timers`] (indexed binary heap) against a `Vec` of `(deadline, seq, waker)` sorted on
+//!   demand: insert / cancel / reset / refresh / advance-and-fire, with stale keys of fired
+//!   and cancelled timers thrown in. Checked: return values, `len`, `next_deadline`, and which
+//!   wakers `fire_due` hands out, in which order (deadline, then insertion/reset order).
+//! - [`Waiters`] + [`Direction`] (slab-linked FIFO queues) against one `VecDeque` per
+//!   direction: enqueue / enqueue_front / remove (queued or notified, i.e. dropped while
+//!   queued or after being woken) / refresh / on_edge / notify_all / pass_on / poll wakers /
+//!   clear. Checked: returned states, which wakers each edge hands out and in which order, the
+//!   readiness left behind, and that no node leaks (`Waiters::len` returns to 0).
+//! - [`Slab`] against a `HashMap<Key, _>`: insert / remove / get / get_mut with stale keys,
+//!   `next_key`, `key_at`, `keys`.
+//!
+//! 256 cases per test by default (`PROPTEST_CASES` overrides). Failures are not persisted to
+//! files (that would write into `src/`): proptest prints the minimal failing sequence instead.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+use super::timers::Timers;
+use super::waiters::{Direction, Readiness, WaiterState, Waiters};
+use crate::slab::{Key, Slab};
+
+/// How many distinct wakers an operation sequence picks from. Small, so that `will_wake`
+/// deduplication and waker refreshes matter; large enough that wake order is visible.
+const WAKERS: usize = 12;
+
+fn config() -> Config {
+    Config {
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+struct Nop;
+
+impl Wake for Nop {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// `WAKERS` distinct wakers; a waker handed out by the structure is identified by `will_wake`.
+fn waker_pool() -> Vec<Waker> {
+    (0..WAKERS).map(|_| Waker::from(Arc::new(Nop))).collect()
+}
+
+/// Which pool wakers `wakes` holds, in order.
+fn ids(pool: &[Waker], wakes: &[Waker]) -> Vec<usize> {
+    wakes
+        .iter()
+        .map(|w| {
+            pool.iter()
+                .position(|p| p.will_wake(w))
+                .expect("a waker that is not from the pool")
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum TimerOp {
+    /// A timer `delta` ms from now, minus 8 ms (so some are already due when set).
+    Insert {
+        delta: u64,
+        waker: usize,
+    },
+    /// Cancel the `pick`-th key ever handed out (live, fired or cancelled).
+    Cancel {
+        pick: usize,
+    },
+    Reset {
+        pick: usize,
+        delta: u64,
+    },
+    Refresh {
+        pick: usize,
+        waker: usize,
+    },
+    /// Move the clock forward `ms` (possibly 0) and fire what is due.
+    Advance {
+        ms: u64,
+    },
+}
+
+fn timer_op() -> impl Strategy<Value = TimerOp> {
+    prop_oneof![
+        4 => (0u64..48, 0..WAKERS).prop_map(|(delta, waker)| TimerOp::Insert { delta, waker }),
+        2 => any::<usize>().prop_map(|pick| TimerOp::Cancel { pick }),
+        2 => (any::<usize>(), 0u64..48).prop_map(|(pick, delta)| TimerOp::Reset { pick, delta }),
+        1 => (any::<usize>(), 0..WAKERS).prop_map(|(pick, waker)| TimerOp::Refresh { pick, waker }),
+        2 => (0u64..24).prop_map(|ms| TimerOp::Advance { ms }),
+    ]
+}
+
+/// One live timer of the model.
+#[derive(Clone, Copy, Debug)]
+struct ModelTimer {
+    deadline: Instant,
+    seq: u64,
+    waker: usize,
+}
+
+fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
+    let pool = waker_pool();
+    let base = Instant::now();
+    let mut now = base;
+    let mut timers = Timers::new();
+    // Every key handed out, by history index; the model knows the live ones.
+    let mut keys: Vec<Key> = Vec::new();
+    let mut live: HashMap<usize, ModelTimer> = HashMap::new();
+    let mut seq = 0u64;
+    let at = |now: Instant, delta: u64| {
+        (now + Duration::from_millis(delta))
+            .checked_sub(Duration::from_millis(8))
+            .unwrap_or(now)
+    };
+    for op in ops {
+        match op {
+            TimerOp::Insert { delta, waker } => {
+                let deadline = at(now, delta);
+                let key = timers.insert(deadline, &pool[waker]);
+                prop_assert!(!keys.contains(&key), "a key was handed out twice: {key:?}");
+                seq += 1;
+                live.insert(
+                    keys.len(),
+                    ModelTimer {
+                        deadline,
+                        seq,
+                        waker,
+                    },
+                );
+                keys.push(key);
+            }
+            TimerOp::Cancel { pick } if !keys.is_empty() => {
+                let i = pick % keys.len();
+                let expect = live.remove(&i).is_some();
+                prop_assert_eq!(timers.cancel(keys[i]), expect, "cancel of key #{}", i);
+            }
+            TimerOp::Reset { pick, delta } if !keys.is_empty() => {
+                let i = pick % keys.len();
+                let deadline = at(now, delta);
+                let expect = match live.get_mut(&i) {
+                    Some(t) => {
+                        seq += 1;
+                        t.deadline = deadline;
+                        t.seq = seq;
+                        true
+                    }
+                    None => false,
+                };
+                prop_assert_eq!(timers.reset(keys[i], deadline), expect, "reset of #{}", i);
+            }
+            TimerOp::Refresh { pick, waker } if !keys.is_empty() => {
+                let i = pick % keys.len();
+                let expect = match live.get_mut(&i) {
+                    Some(t) => {
+                        t.waker = waker;
+                        true
+                    }
+                    None => false,
+                };
+                prop_assert_eq!(
+                    timers.refresh(keys[i], &pool[waker]),
+                    expect,
+                    "refresh of #{}",
+                    i
+                );
+            }
+            TimerOp::Advance { ms } => {
+                now += Duration::from_millis(ms);
+                let mut due: Vec<(Instant, u64, usize, usize)> = live
+                    .iter()
+                    .filter(|(_, t)| t.deadline <= now)
+                    .map(|(&i, t)| (t.deadline, t.seq, t.waker, i))
+                    .collect();
+                due.sort();
+                let mut wakes = Vec::new();
+                let fired = timers.fire_due(now, &mut wakes);
+                prop_assert_eq!(fired, due.len());
+                let expect: Vec<usize> = due.iter().map(|d| d.2).collect();
+                prop_assert_eq!(ids(&pool, &wakes), expect, "wake order at {:?}", now - base);
+                for (.., i) in &due {
+                    live.remove(i);
+                    // A fired timer's key is stale: it finds nothing.
+                    prop_assert!(!timers.refresh(keys[*i], &pool[0]));
+                }
+            }
+            // Cancel/reset/refresh with no key handed out yet: nothing to do.
+            _ => {}
+        }
+        prop_assert_eq!(timers.len(), live.len());
+        prop_assert_eq!(timers.is_empty(), live.is_empty());
+        prop_assert_eq!(
+            timers.next_deadline(),
+            live.values().map(|t| t.deadline).min()
+        );
+    }
+    // Cancel what is left, in history order: everything goes, nothing is left behind.
+    for (i, key) in keys.iter().enumerate() {
+        prop_assert_eq!(timers.cancel(*key), live.remove(&i).is_some());
+    }
+    prop_assert!(timers.is_empty());
+    prop_assert_eq!(timers.next_deadline(), None);
+    let mut wakes = Vec::new();
+    prop_assert_eq!(
+        timers.fire_due(now + Duration::from_secs(3600), &mut wakes),
+        0
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiters + Direction
+// ---------------------------------------------------------------------------------------------
+
+const DIRS: usize = 3;
+
+#[derive(Clone, Debug)]
+enum WaiterOp {
+    Enqueue {
+        dir: usize,
+        waker: usize,
+    },
+    EnqueueFront {
+        dir: usize,
+        waker: usize,
+    },
+    /// Remove the `pick`-th node ever created (live queued, live notified, or already gone).
+    Remove {
+        pick: usize,
+    },
+    Refresh {
+        pick: usize,
+        waker: usize,
+    },
+    OnEdge {
+        dir: usize,
+    },
+    NotifyAll {
+        dir: usize,
+    },
+    PassOn {
+        dir: usize,
+    },
+    AddPollWaker {
+        dir: usize,
+        waker: usize,
+    },
+    SetReadiness {
+        dir: usize,
+        readiness: u8,
+    },
+    Clear {
+        dir: usize,
+    },
+}
+
+fn waiter_op() -> impl Strategy<Value = WaiterOp> {
+    let dir = 0..DIRS;
+    let waker = 0..WAKERS;
+    prop_oneof![
+        5 => (dir.clone(), waker.clone())
+            .prop_map(|(dir, waker)| WaiterOp::Enqueue { dir, waker }),
+        2 => (dir.clone(), waker.clone())
+            .prop_map(|(dir, waker)| WaiterOp::EnqueueFront { dir, waker }),
+        4 => any::<usize>().prop_map(|pick| WaiterOp::Remove { pick }),
+        2 => (any::<usize>(), waker.clone())
+            .prop_map(|(pick, waker)| WaiterOp::Refresh { pick, waker }),
+        3 => dir.clone().prop_map(|dir| WaiterOp::OnEdge { dir }),
+        1 => dir.clone().prop_map(|dir| WaiterOp::NotifyAll { dir }),
+        2 => dir.clone().prop_map(|dir| WaiterOp::PassOn { dir }),
+        2 => (dir.clone(), waker).prop_map(|(dir, waker)| WaiterOp::AddPollWaker { dir, waker }),
+        1 => (dir.clone(), 0u8..3)
+            .prop_map(|(dir, readiness)| WaiterOp::SetReadiness { dir, readiness }),
+        1 => dir.prop_map(|dir| WaiterOp::Clear { dir }),
+    ]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ModelNode {
+    dir: usize,
+    state: WaiterState,
+    /// `None` once notified: the waker was handed out.
+    waker: Option<usize>,
+}
+
+struct ModelDir {
+    readiness: Readiness,
+    /// History indices of the queued nodes, head first.
+    queue: VecDeque<usize>,
+    poll_wakers: Vec<usize>,
+}
+
+struct WaiterModel {
+    nodes: HashMap<usize, ModelNode>,
+    dirs: Vec<ModelDir>,
+}
+
+impl WaiterModel {
+    /// Pops the head of `dir`, marks it notified and returns its waker.
+    fn notify_head(&mut self, dir: usize) -> Option<usize> {
+        let i = self.dirs[dir].queue.pop_front()?;
+        let node = self.nodes.get_mut(&i).expect("queued node is live");
+        node.state = WaiterState::Notified;
+        Some(node.waker.take().expect("queued node has its waker"))
+    }
+}
+
+fn readiness(r: u8) -> Readiness {
+    match r {
+        0 => Readiness::Unknown,
+        1 => Readiness::Ready,
+        _ => Readiness::NotReady,
+    }
+}
+
+fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
+    let pool = waker_pool();
+    let mut ws = Waiters::new();
+    let mut dirs: Vec<Direction> = (0..DIRS).map(|_| Direction::new()).collect();
+    let mut m = WaiterModel {
+        nodes: HashMap::new(),
+        dirs: (0..DIRS)
+            .map(|_| ModelDir {
+                readiness: Readiness::Unknown,
+                queue: VecDeque::new(),
+                poll_wakers: Vec::new(),
+            })
+            .collect(),
+    };
+    let mut keys: Vec<Key> = Vec::new();
+    let mut wakes = Vec::new();
+    for op in ops {
+        wakes.clear();
+        let mut expect_wakes: Vec<usize> = Vec::new();
+        match op {
+            WaiterOp::Enqueue { dir, waker } | WaiterOp::EnqueueFront { dir, waker } => {
+                let front = matches!(op, WaiterOp::EnqueueFront { .. });
+                let key = if front {
+                    ws.enqueue_front(&mut dirs[dir], &pool[waker])
+                } else {
+                    ws.enqueue(&mut dirs[dir], &pool[waker])
+                };
+                prop_assert!(!keys.contains(&key), "a key was handed out twice: {key:?}");
+                let i = keys.len();
+                keys.push(key);
+                m.nodes.insert(
+                    i,
+                    ModelNode {
+                        dir,
+                        state: WaiterState::Queued,
+                        waker: Some(waker),
+                    },
+                );
+                if front {
+                    m.dirs[dir].queue.push_front(i);
+                } else {
+                    m.dirs[dir].queue.push_back(i);
+                }
+            }
+            WaiterOp::Remove { pick } if !keys.is_empty() => {
+                let i = pick % keys.len();
+                let node = m.nodes.remove(&i);
+                // A stale key finds nothing whatever the direction; a live one is removed from
+                // its own direction (the only correct call).
+                let dir = node.map_or(i % DIRS, |n| n.dir);
+                if let Some(n) = node {
+                    if n.state == WaiterState::Queued {
+                        m.dirs[dir].queue.retain(|&q| q != i);
+                    }
+                }
+                prop_assert_eq!(
+                    ws.remove(&mut dirs[dir], keys[i]),
+                    node.map(|n| n.state),
+                    "remove of #{}",
+                    i
+                );
+                // A second remove finds nothing.
+                prop_assert_eq!(ws.remove(&mut dirs[dir], keys[i]), None);
+            }
+            WaiterOp::Refresh { pick, waker } if !keys.is_empty() => {
+                let i = pick % keys.len();
+                let expect = m.nodes.get_mut(&i).map(|n| {
+                    if n.state == WaiterState::Queued {
+                        n.waker = Some(waker);
+                    }
+                    n.state
+                });
+                prop_assert_eq!(ws.refresh(keys[i], &pool[waker]), expect, "refresh #{}", i);
+            }
+            WaiterOp::OnEdge { dir } => {
+                ws.on_edge(&mut dirs[dir], &mut wakes);
+                let had_poll = !m.dirs[dir].poll_wakers.is_empty();
+                expect_wakes.append(&mut m.dirs[dir].poll_wakers);
+                match m.notify_head(dir) {
+                    Some(w) => expect_wakes.push(w),
+                    None => m.dirs[dir].readiness = Readiness::Ready,
+                }
+                if had_poll {
+                    m.dirs[dir].readiness = Readiness::Ready;
+                }
+            }
+            WaiterOp::NotifyAll { dir } => {
+                ws.notify_all(&mut dirs[dir], &mut wakes);
+                expect_wakes.append(&mut m.dirs[dir].poll_wakers);
+                while let Some(w) = m.notify_head(dir) {
+                    expect_wakes.push(w);
+                }
+                m.dirs[dir].readiness = Readiness::Ready;
+            }
+            WaiterOp::PassOn { dir } => {
+                ws.pass_on(&mut dirs[dir], &mut wakes);
+                match m.notify_head(dir) {
+                    Some(w) => expect_wakes.push(w),
+                    None => m.dirs[dir].readiness = Readiness::Ready,
+                }
+            }
+            WaiterOp::AddPollWaker { dir, waker } => {
+                dirs[dir].add_poll_waker(&pool[waker]);
+                if !m.dirs[dir].poll_wakers.contains(&waker) {
+                    m.dirs[dir].poll_wakers.push(waker);
+                }
+            }
+            WaiterOp::SetReadiness { dir, readiness: r } => {
+                dirs[dir].readiness = readiness(r);
+                m.dirs[dir].readiness = readiness(r);
+            }
+            WaiterOp::Clear { dir } => {
+                // Queued waiters become notified without being woken; they stay in the slab
+                // until their owners remove them.
+                ws.clear(&mut dirs[dir]);
+                while m.notify_head(dir).is_some() {}
+                m.dirs[dir].poll_wakers.clear();
+            }
+            // Remove/refresh with no key handed out yet.
+            _ => {}
+        }
+        prop_assert_eq!(ids(&pool, &wakes), expect_wakes, "wakes of {:?}", op);
+        prop_assert_eq!(ws.len(), m.nodes.len(), "live nodes after {:?}", op);
+        for (d, md) in dirs.iter().zip(&m.dirs) {
+            prop_assert_eq!(d.readiness, md.readiness, "readiness after {:?}", op);
+            prop_assert_eq!(d.has_queued(), !md.queue.is_empty(), "queue after {:?}", op);
+        }
+    }
+    // Drain every queue edge by edge: the order must be the model's, to the last waiter.
+    for dir in 0..DIRS {
+        loop {
+            wakes.clear();
+            ws.pass_on(&mut dirs[dir], &mut wakes);
+            let Some(w) = m.notify_head(dir) else {
+                prop_assert!(wakes.is_empty());
+                break;
+            };
+            prop_assert_eq!(ids(&pool, &wakes), vec![w]);
+        }
+        prop_assert!(!dirs[dir].has_queued());
+        // Tear-down drops the poll wakers unwoken.
+        ws.clear(&mut dirs[dir]);
+        m.dirs[dir].poll_wakers.clear();
+    }
+    // Every node, queued or notified, leaves through `remove`: none leaks.
+    for (i, key) in keys.iter().enumerate() {
+        let node = m.nodes.remove(&i);
+        let dir = node.map_or(0, |n| n.dir);
+        prop_assert_eq!(ws.remove(&mut dirs[dir], *key), node.map(|n| n.state));
+    }
+    prop_assert_eq!(ws.len(), 0, "waiter nodes leaked");
+    for d in &dirs {
+        prop_assert!(!d.has_queued());
+    }
+    // The emptied structure still works: a new waiter is queued and woken alone.
+    let k = ws.enqueue(&mut dirs[0], &pool[1]);
+    wakes.clear();
+    ws.on_edge(&mut dirs[0], &mut wakes);
+    prop_assert_eq!(ids(&pool, &wakes), vec![1]);
+    prop_assert_eq!(ws.remove(&mut dirs[0], k), Some(WaiterState::Notified));
+    prop_assert_eq!(ws.len(), 0);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slab
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum SlabOp {
+    Insert(u32),
+    Remove { pick: usize },
+    Get { pick: usize },
+    Set { pick: usize, value: u32 },
+    KeyAt { index: u32 },
+}
+
+fn slab_op() -> impl Strategy<Value = SlabOp> {
+    prop_oneof![
+        4 => any::<u32>().prop_map(SlabOp::Insert),
+        3 => any::<usize>().prop_map(|pick| SlabOp::Remove { pick }),
+        2 => any::<usize>().prop_map(|pick| SlabOp::Get { pick }),
+        1 => (any::<usize>(), any::<u32>()).prop_map(|(pick, value)| SlabOp::Set { pick, value }),
+        1 => (0u32..40).prop_map(|index| SlabOp::KeyAt { index }),
+    ]
+}
+
+fn check_slab(ops: Vec<SlabOp>) -> Result<(), TestCaseError> {
+    let mut slab: Slab<u32> = Slab::new();
+    let mut model: HashMap<Key, u32> = HashMap::new();
+    let mut keys: Vec<Key> = Vec::new();
+    for op in ops {
+        match op {
+            SlabOp::Insert(v) => {
+                let next = slab.next_key();
+                let key = slab.insert(v);
+                prop_assert_eq!(key, next, "next_key predicts insert");
+                prop_assert!(!keys.contains(&key), "a key was handed out twice: {key:?}");
+                prop_assert_eq!(Key::from_u64(key.to_u64()), key);
+                keys.push(key);
+                model.insert(key, v);
+            }
+            SlabOp::Remove { pick } if !keys.is_empty() => {
+                let key = keys[pick % keys.len()];
+                prop_assert_eq!(slab.remove(key), model.remove(&key));
+                prop_assert_eq!(slab.remove(key), None);
+            }
+            SlabOp::Get { pick } if !keys.is_empty() => {
+                let key = keys[pick % keys.len()];
+                prop_assert_eq!(slab.get(key), model.get(&key));
+            }
+            SlabOp::Set { pick, value } if !keys.is_empty() => {
+                let key = keys[pick % keys.len()];
+                match (slab.get_mut(key), model.get_mut(&key)) {
+                    (Some(a), Some(b)) => {
+                        *a = value;
+                        *b = value;
+                    }
+                    (None, None) => {}
+                    (a, b) => prop_assert!(false, "get_mut {key:?}: slab {a:?}, model {b:?}"),
+                }
+            }
+            SlabOp::KeyAt { index } => {
+                let expect = model.keys().find(|k| k.index() == index).copied();
+                prop_assert_eq!(slab.key_at(index), expect);
+            }
+            _ => {}
+        }
+        prop_assert_eq!(slab.len(), model.len());
+        prop_assert_eq!(slab.is_empty(), model.is_empty());
+        let mut expect: Vec<Key> = model.keys().copied().collect();
+        expect.sort_by_key(|k| k.index());
+        prop_assert_eq!(slab.keys(), expect);
+    }
+    // Freed slots are reused before the slab grows: after removing everything, as many
+    // inserts as the peak fill only old slots.
+    let slots = keys.iter().map(|k| k.index() + 1).max().unwrap_or(0);
+    for key in slab.keys() {
+        prop_assert!(slab.remove(key).is_some());
+    }
+    prop_assert!(slab.is_empty());
+    for v in 0..slots {
+        let key = slab.insert(v);
+        prop_assert!(key.index() < slots, "grew while free slots remained");
+        prop_assert!(!keys.contains(&key), "a reused slot repeated an old key");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn timers_match_a_sorted_vec(ops in proptest::collection::vec(timer_op(), 0..200)) {
+        check_timers(ops)?;
+    }
+
+    #[test]
+    fn waiters_match_vecdeques(ops in proptest::collection::vec(waiter_op(), 0..200)) {
+        check_waiters(ops)?;
+    }
+
+    #[test]
+    fn slab_matches_a_hashmap(ops in proptest::collection::vec(slab_op(), 0..200)) {
+        check_slab(ops)?;
+    }
+}
