@@ -3,23 +3,20 @@
 //!
 //! # Three ways to use it
 //!
-//! 1. **An async main.** [`block_on`] runs a future on the current thread, along with the tasks
-//!    it [`spawn`]s; [`io::Async`] makes any pollable fd asynchronous; [`time`] has sleeps and
-//!    timeouts.
-//! 2. **Your own executor.** [`reactor::park`] runs this thread's reactor once and
-//!    [`reactor::unparker`] interrupts it from another thread: that is all an executor needs
-//!    (see `examples/custom_executor.rs`).
-//! 3. **Tests of async code**, which [`reactor::stats`] makes precise: how many `epoll_ctl`
-//!    calls, wakeups, pending timers.
+//! ## 1. An async main
+//!
+//! [`block_on`] (or `#[geode::main]`, which wraps `main`'s body in it) runs a future on the
+//! current thread, along with the tasks it [`spawn`]s; tasks need not be `Send`. [`net`] has
+//! TCP, UDP and Unix sockets, [`io::Async`] makes any other pollable fd asynchronous, and
+//! [`time`] has sleeps, timeouts and intervals.
 //!
 //! ```
-//! use geode::io::Async;
-//! use std::os::unix::net::UnixStream;
-//! use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+//! use geode::net::UnixStream;
+//! use std::time::Duration;
 //!
-//! geode::block_on(async {
+//! #[geode::main]
+//! async fn main() -> std::io::Result<()> {
 //!     let (a, b) = UnixStream::pair()?;
-//!     let (mut a, mut b) = (Async::new(a)?, Async::new(b)?);
 //!     let echo = geode::spawn(async move {
 //!         let mut buf = [0; 5];
 //!         b.read_exact(&mut buf).await?;
@@ -27,12 +24,126 @@
 //!     });
 //!     a.write_all(b"hello").await?;
 //!     let mut back = [0; 5];
-//!     a.read_exact(&mut back).await?;
+//!     geode::time::timeout(Duration::from_secs(1), a.read_exact(&mut back)).await??;
 //!     assert_eq!(&back, b"hello");
 //!     echo.await??;
-//!     Ok::<(), std::io::Error>(())
+//!     Ok(())
+//! }
+//! ```
+//!
+//! [`block_on`] returns as soon as its future does, dropping tasks still running; [`run`] also
+//! waits for them. With the `futures-io` feature (default) the streams implement
+//! `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits, so codecs, hyper and
+//! the rest of the ecosystem work on them (see `examples/hyper_server.rs` and
+//! `docs/FROM_TOKIO.md`).
+//!
+//! ## 2. Your own executor
+//!
+//! geode's sockets and timers need only this thread's reactor, not geode's executor.
+//! [`reactor::park`] runs the reactor once and [`reactor::unparker`] interrupts it from another
+//! thread: that is all an executor needs (a complete one with spawned tasks is
+//! `examples/custom_executor.rs`).
+//!
+//! ```
+//! use std::future::Future;
+//! use std::io::Write;
+//! use std::pin::pin;
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::task::{Context, Poll, Wake, Waker};
+//! use std::time::Duration;
+//!
+//! use geode::reactor::{Unparker, park, unparker};
+//!
+//! /// Set by a wake, which also interrupts `park` if it comes from another thread.
+//! struct Flag(AtomicBool, Unparker);
+//!
+//! impl Wake for Flag {
+//!     fn wake(self: Arc<Self>) {
+//!         self.0.store(true, Ordering::Release);
+//!         self.1.unpark();
+//!     }
+//! }
+//!
+//! fn my_block_on<F: Future>(fut: F) -> F::Output {
+//!     let flag = Arc::new(Flag(AtomicBool::new(true), unparker()));
+//!     let waker = Waker::from(flag.clone());
+//!     let mut fut = pin!(fut);
+//!     loop {
+//!         if flag.0.swap(false, Ordering::Acquire) {
+//!             if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(&waker)) {
+//!                 return out;
+//!             }
+//!         }
+//!         // Sleep in epoll until an fd is ready, a timer is due or someone unparks us.
+//!         park(None).expect("the reactor failed");
+//!     }
+//! }
+//!
+//! let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+//! let ours = geode::net::UnixStream::from_std(ours)?;
+//! std::thread::spawn(move || {
+//!     std::thread::sleep(Duration::from_millis(5));
+//!     (&theirs).write_all(b"ping")
+//! });
+//! let got = my_block_on(async {
+//!     let mut buf = [0; 4];
+//!     geode::time::timeout(Duration::from_secs(5), ours.read_exact(&mut buf)).await??;
+//!     Ok::<_, std::io::Error>(buf)
 //! })?;
+//! assert_eq!(&got, b"ping");
 //! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## 3. Tests of async code
+//!
+//! `#[geode::test]` runs an `async fn` test on [`block_on`]; with `start_paused = true` the
+//! clock is virtual ([`time::pause`]): when nothing is ready to run, it jumps to the next timer,
+//! so a test of minutes of timeouts takes microseconds and always sees the same times.
+//! [`reactor::stats`] counts what the reactor did (`epoll_wait` and `epoll_ctl` calls,
+//! wakeups, timers), so a test can pin down costs too. More in `docs/TESTING.md`.
+//!
+//! ```
+//! use geode::time::{Instant, sleep};
+//! use std::time::Duration;
+//!
+//! /// Calls `attempt` until it succeeds, sleeping 1 s, 2 s, 4 s... in between.
+//! async fn retry_with_backoff(mut attempt: impl FnMut() -> bool) -> u32 {
+//!     let mut delay = Duration::from_secs(1);
+//!     let mut attempts = 1;
+//!     while !attempt() {
+//!         sleep(delay).await;
+//!         delay *= 2;
+//!         attempts += 1;
+//!     }
+//!     attempts
+//! }
+//!
+//! #[geode::test(start_paused = true)]
+//! async fn backs_off_exponentially() {
+//!     let start = Instant::now();
+//!     let mut calls = 0;
+//!     let attempts = retry_with_backoff(|| {
+//!         calls += 1;
+//!         calls == 4
+//!     })
+//!     .await;
+//!     assert_eq!(attempts, 4);
+//!     assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 4)); // in no wall time
+//! }
+//! # // A doctest cannot run a #[test]; run the same body the way the attribute does.
+//! # fn main() {
+//! #     let wall = std::time::Instant::now();
+//! #     geode::block_on(async {
+//! #         geode::time::pause();
+//! #         let start = Instant::now();
+//! #         let mut calls = 0;
+//! #         let attempts = retry_with_backoff(|| { calls += 1; calls == 4 }).await;
+//! #         assert_eq!(attempts, 4);
+//! #         assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 4));
+//! #     });
+//! #     assert!(wall.elapsed() < Duration::from_secs(1));
+//! # }
 //! ```
 //!
 //! # Registration policy

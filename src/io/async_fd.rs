@@ -185,6 +185,7 @@ impl<T: AsFd> Async<T> {
     }
 
     /// The shared poll loop of the `poll_*` trait impls (no queue slot: they cannot keep one).
+    #[cfg(feature = "futures-io")]
     pub(crate) fn poll_op<R>(
         &self,
         dir: Dir,
@@ -196,6 +197,7 @@ impl<T: AsFd> Async<T> {
 
     /// Splits into the registration and the inner object, for `poll_*` impls that need
     /// `&mut T`.
+    #[cfg(feature = "futures-io")]
     pub(crate) fn parts_mut(&mut self) -> (&Registration, &mut T) {
         (&self.reg, &mut self.io)
     }

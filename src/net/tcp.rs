@@ -169,10 +169,12 @@ impl TcpStream {
         }
     }
 
+    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
     pub(crate) fn io(&self) -> &Async<net::TcpStream> {
         &self.io
     }
 
+    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         self.io.get_ref().shutdown(Shutdown::Write)
     }

@@ -139,10 +139,12 @@ impl UnixStream {
         }
     }
 
+    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
     pub(crate) fn io(&self) -> &Async<net::UnixStream> {
         &self.io
     }
 
+    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         self.io.get_ref().shutdown(Shutdown::Write)
     }

@@ -552,7 +552,7 @@ impl Registration {
             r.finish(
                 self.key,
                 dir,
-                waiter.as_deref_mut(),
+                waiter,
                 cx,
                 notified,
                 outcome,
