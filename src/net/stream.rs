@@ -126,8 +126,12 @@ where
 /// have `fn io(&self) -> &Async<Std>` and `fn shutdown_write(&self) -> io::Result<()>`.
 macro_rules! stream_traits {
     ($ty:ty) => {
+        crate::net::stream::stream_traits!(@impl $ty);
+        crate::net::stream::stream_traits!(@impl &$ty);
+    };
+    (@impl $t:ty) => {
         #[cfg(feature = "futures-io")]
-        impl futures_io::AsyncRead for $ty {
+        impl futures_io::AsyncRead for $t {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -138,44 +142,7 @@ macro_rules! stream_traits {
         }
 
         #[cfg(feature = "futures-io")]
-        impl futures_io::AsyncRead for &$ty {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut [u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                crate::net::stream::poll_read(self.io(), cx, buf)
-            }
-        }
-
-        #[cfg(feature = "futures-io")]
-        impl futures_io::AsyncWrite for $ty {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                crate::net::stream::poll_write(self.io(), cx, buf)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-
-            /// Shuts down the write half (the peer reads EOF).
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown_write())
-            }
-        }
-
-        #[cfg(feature = "futures-io")]
-        impl futures_io::AsyncWrite for &$ty {
+        impl futures_io::AsyncWrite for $t {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -201,7 +168,7 @@ macro_rules! stream_traits {
         }
 
         #[cfg(feature = "tokio-io")]
-        impl tokio::io::AsyncRead for $ty {
+        impl tokio::io::AsyncRead for $t {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -212,43 +179,7 @@ macro_rules! stream_traits {
         }
 
         #[cfg(feature = "tokio-io")]
-        impl tokio::io::AsyncRead for &$ty {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut tokio::io::ReadBuf<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                crate::net::stream::poll_read_buf(self.io(), cx, buf)
-            }
-        }
-
-        #[cfg(feature = "tokio-io")]
-        impl tokio::io::AsyncWrite for $ty {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                crate::net::stream::poll_write(self.io(), cx, buf)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-
-            fn poll_shutdown(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown_write())
-            }
-        }
-
-        #[cfg(feature = "tokio-io")]
-        impl tokio::io::AsyncWrite for &$ty {
+        impl tokio::io::AsyncWrite for $t {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,

@@ -548,17 +548,7 @@ impl Registration {
             _ => Outcome::Progress,
         };
         let mut wakes = Vec::new();
-        let wait = with(|r| {
-            r.finish(
-                self.key,
-                dir,
-                waiter,
-                cx,
-                notified,
-                outcome,
-                &mut wakes,
-            )
-        });
+        let wait = with(|r| r.finish(self.key, dir, waiter, cx, notified, outcome, &mut wakes));
         wakes.into_iter().for_each(Waker::wake);
         match wait {
             Ok(true) => Poll::Pending,
