@@ -150,9 +150,9 @@
 //!
 //! Each thread has its own reactor (one epoll instance). An fd is registered with it once,
 //! when an operation on it first would block, and never modified: `EPOLLIN | EPOLLOUT |
-//! EPOLLRDHUP | EPOLLET` for ordinary fds; `EPOLLIN | EPOLLET | EPOLLEXCLUSIVE` for listening
-//! sockets, so a listener shared by several threads' reactors wakes one of them per
-//! connection, not all. `EPOLLEXCLUSIVE` is kept off every other fd: registered twice (a dup,
+//! EPOLLRDHUP | EPOLLPRI | EPOLLET` for ordinary fds; `EPOLLIN | EPOLLET | EPOLLEXCLUSIVE`
+//! for listening sockets, so a listener shared by several threads' reactors wakes one of them
+//! per connection, not all. `EPOLLEXCLUSIVE` is kept off every other fd: registered twice (a dup,
 //! or one socket in two threads' reactors) it would deliver each edge to one registration only
 //! and leave a reader on the other hanging. A dup of a registered listener in the same reactor
 //! shares the first one's registration. On kernels without `EPOLLEXCLUSIVE` geode registers

@@ -1,0 +1,259 @@
+//! geode's streams in the I/O ecosystems: tokio's traits (the `tokio-io` feature) under
+//! `tokio_util::codec`, and `futures-io`'s under `futures_util::io`.
+
+#![allow(unused_imports)] // with neither feature on, nothing here is compiled
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+/// Fails the test instead of hanging it.
+#[allow(dead_code)]
+async fn bounded<F: Future>(what: &str, fut: F) -> F::Output {
+    match geode::time::timeout(Duration::from_secs(10), fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: still not done after 10 s"),
+    }
+}
+
+/// `size` bytes of a pattern that a shifted or dropped chunk would break.
+#[allow(dead_code)]
+fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+#[cfg(feature = "tokio-io")]
+mod tokio_io {
+    use super::*;
+    use futures_util::StreamExt;
+    use geode::net::{TcpListener, TcpStream, UnixStream};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio_util::bytes::BytesMut;
+    use tokio_util::codec::{Encoder, Framed, FramedRead, LinesCodec};
+
+    /// Sends one line on a framed stream: encoded by the frame's codec, written through tokio's
+    /// `AsyncWrite` on the geode stream.
+    ///
+    /// (`SinkExt::send` would do this in one call, but needs futures-util's `sink` feature,
+    /// which the dev-dependency does not enable.)
+    async fn send_line(framed: &mut Framed<TcpStream, LinesCodec>, line: &str) -> io::Result<()> {
+        let mut out = BytesMut::new();
+        framed
+            .codec_mut()
+            .encode(line, &mut out)
+            .map_err(io::Error::other)?;
+        AsyncWriteExt::write_all(framed.get_mut(), &out).await
+    }
+
+    #[test]
+    fn framed_lines_codec_over_tcp_both_ways() -> io::Result<()> {
+        geode::block_on(bounded("framed lines", async {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            // The server shouts back every line until "bye".
+            let server = geode::spawn(async move {
+                let (stream, _) = listener.accept().await?;
+                let mut framed = Framed::new(stream, LinesCodec::new());
+                let mut seen = 0;
+                while let Some(line) = framed.next().await {
+                    let line = line.map_err(io::Error::other)?;
+                    seen += 1;
+                    send_line(&mut framed, &line.to_uppercase()).await?;
+                    if line == "bye" {
+                        break;
+                    }
+                }
+                Ok::<_, io::Error>(seen)
+            });
+
+            let mut client = Framed::new(TcpStream::connect(addr).await?, LinesCodec::new());
+            let long = "x".repeat(100_000); // many reads for one frame
+            for line in ["hello", "geode", &long, "", "bye"] {
+                send_line(&mut client, line).await?;
+                let back = client
+                    .next()
+                    .await
+                    .expect("a reply")
+                    .map_err(io::Error::other)?;
+                assert_eq!(back, line.to_uppercase());
+            }
+            assert!(client.next().await.is_none(), "the server closed after bye");
+            assert_eq!(server.await??, 5);
+            Ok(())
+        }))
+    }
+
+    #[test]
+    fn framed_read_and_write_halves_of_one_stream() -> io::Result<()> {
+        // `&TcpStream` implements tokio's traits too: a reader and a writer on one socket.
+        geode::block_on(bounded("halves", async {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let client = TcpStream::connect(listener.local_addr()?).await?;
+            let (server, _) = listener.accept().await?;
+            let echo = geode::spawn(async move {
+                let mut lines = FramedRead::new(&server, LinesCodec::new());
+                let mut writer = &server;
+                while let Some(line) = lines.next().await {
+                    let line = line.map_err(io::Error::other)?;
+                    AsyncWriteExt::write_all(&mut writer, format!("{line}!\n").as_bytes()).await?;
+                }
+                AsyncWriteExt::shutdown(&mut writer).await
+            });
+            let mut replies = FramedRead::new(&client, LinesCodec::new());
+            let mut writer = &client;
+            for i in 0..100 {
+                AsyncWriteExt::write_all(&mut writer, format!("line {i}\n").as_bytes()).await?;
+            }
+            AsyncWriteExt::shutdown(&mut writer).await?; // EOF for the echo task
+            let mut n = 0;
+            while let Some(line) = replies.next().await {
+                assert_eq!(line.map_err(io::Error::other)?, format!("line {n}!"));
+                n += 1;
+            }
+            assert_eq!(n, 100);
+            echo.await??;
+            Ok(())
+        }))
+    }
+
+    #[test]
+    fn tokio_copy_and_buf_reader_lines() -> io::Result<()> {
+        geode::block_on(bounded("tokio copy", async {
+            let (a, b) = UnixStream::pair()?;
+            let data = pattern(3 << 20);
+            let expected = data.clone();
+            let writer = geode::spawn(async move {
+                let mut a = a;
+                tokio::io::copy(&mut data.as_slice(), &mut a).await?;
+                AsyncWriteExt::shutdown(&mut a).await?;
+                Ok::<_, io::Error>(a)
+            });
+            let mut got = Vec::new();
+            let mut b = b;
+            let n = tokio::io::copy(&mut b, &mut got).await?;
+            assert_eq!(n, expected.len() as u64);
+            assert!(got == expected);
+            let a = writer.await??;
+
+            // Lines the other way, through tokio's BufReader.
+            AsyncWriteExt::write_all(&mut b, b"one\ntwo\r\nthree").await?;
+            AsyncWriteExt::shutdown(&mut b).await?;
+            let mut lines = BufReader::new(a).lines();
+            let mut all = Vec::new();
+            while let Some(line) = lines.next_line().await? {
+                all.push(line);
+            }
+            assert_eq!(all, ["one", "two", "three"]);
+            let mut rest = Vec::new();
+            lines.into_inner().read_to_end(&mut rest).await?;
+            assert!(rest.is_empty());
+            Ok(())
+        }))
+    }
+}
+
+#[cfg(feature = "futures-io")]
+mod futures_io {
+    use super::*;
+    use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Cursor, copy};
+    use futures_util::{StreamExt, TryStreamExt, future};
+    use geode::net::{TcpListener, TcpStream, UnixStream};
+
+    #[test]
+    fn copy_megabytes_through_a_unix_pair() -> io::Result<()> {
+        geode::block_on(bounded("copy", async {
+            let (mut a, mut b) = UnixStream::pair()?;
+            let data = pattern(4 << 20);
+            let expected = data.clone();
+            let sender = geode::spawn(async move {
+                let n = copy(Cursor::new(data), &mut a).await?;
+                a.close().await?; // shuts down the write half: `b` reads EOF
+                Ok::<_, io::Error>(n)
+            });
+            let mut sink = Cursor::new(Vec::new());
+            let received = copy(&mut b, &mut sink).await?;
+            assert_eq!(sender.await??, expected.len() as u64);
+            assert_eq!(received, expected.len() as u64);
+            assert!(sink.into_inner() == expected, "the bytes differ");
+            Ok(())
+        }))
+    }
+
+    #[test]
+    fn buf_reader_lines() -> io::Result<()> {
+        geode::block_on(bounded("lines", async {
+            let (mut a, b) = UnixStream::pair()?;
+            let writer = geode::spawn(async move {
+                for i in 0..1000 {
+                    AsyncWriteExt::write_all(&mut a, format!("line {i}\n").as_bytes()).await?;
+                }
+                AsyncWriteExt::write_all(&mut a, b"last, without a newline").await?;
+                a.close().await
+            });
+            let lines: Vec<String> = BufReader::new(b).lines().try_collect().await?;
+            writer.await??;
+            assert_eq!(lines.len(), 1001);
+            assert_eq!(lines[0], "line 0");
+            assert_eq!(lines[999], "line 999");
+            assert_eq!(lines[1000], "last, without a newline");
+            Ok(())
+        }))
+    }
+
+    #[test]
+    fn echo_server_copies_between_halves_of_one_tcp_stream() -> io::Result<()> {
+        // The classic `copy(&stream, &mut &stream)` echo: `&TcpStream` is both halves.
+        geode::block_on(bounded("tcp echo", async {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            geode::spawn(async move {
+                let (stream, _) = listener.accept().await?;
+                let echoed = copy(&stream, &mut &stream).await?;
+                (&stream).close().await?;
+                Ok::<_, io::Error>(echoed)
+            });
+            let client = TcpStream::connect(addr).await?;
+            let data = pattern(2 << 20);
+            let mut back = Vec::new();
+            // Write and read at once: the echo can only go on while the client drains it.
+            let (sent, received) = future::join(
+                async {
+                    AsyncWriteExt::write_all(&mut &client, &data).await?;
+                    (&client).close().await
+                },
+                (&client).read_to_end(&mut back),
+            )
+            .await;
+            sent?;
+            assert_eq!(received?, data.len());
+            assert!(back == data, "the echo differs");
+            Ok(())
+        }))
+    }
+
+    #[test]
+    fn read_line_on_a_tcp_stream() -> io::Result<()> {
+        geode::block_on(bounded("read_line", async {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let client = TcpStream::connect(listener.local_addr()?).await?;
+            let (server, _) = listener.accept().await?;
+            AsyncWriteExt::write_all(&mut &client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await?;
+            let mut reader = BufReader::new(&server);
+            let mut line = String::new();
+            let mut head = Vec::new();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).await?;
+                if line == "\r\n" {
+                    break;
+                }
+                head.push(line.trim_end().to_string());
+            }
+            assert_eq!(head, ["GET / HTTP/1.1", "Host: x"]);
+            let mut lines = BufReader::new(&server).lines();
+            drop(client);
+            assert!(lines.next().await.is_none(), "EOF once the client is gone");
+            Ok(())
+        }))
+    }
+}
