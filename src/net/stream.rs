@@ -28,7 +28,7 @@ where
     for<'a> &'a T: Read,
 {
     let len = buf.len();
-    io.poll_io(
+    io.poll_syscall(
         Dir::Read,
         cx,
         None,
@@ -46,7 +46,7 @@ where
     for<'a> &'a T: Write,
 {
     let len = buf.len();
-    io.poll_io(
+    io.poll_syscall(
         Dir::Write,
         cx,
         None,
@@ -62,7 +62,7 @@ where
     let len = buf.len();
     let mut slot = io.waiter(Dir::Read);
     poll_fn(|cx| {
-        io.poll_io(
+        io.poll_syscall(
             Dir::Read,
             cx,
             Some(&mut slot),
@@ -80,7 +80,7 @@ where
     let len = buf.len();
     let mut slot = io.waiter(Dir::Write);
     poll_fn(|cx| {
-        io.poll_io(
+        io.poll_syscall(
             Dir::Write,
             cx,
             Some(&mut slot),

@@ -36,8 +36,7 @@ impl Reactor {
         // The doorbell must exist before we read its flag: an unpark that finds no eventfd
         // sets the flag without writing, and the flag, once set, suppresses every later write.
         self.check_sys()?;
-        let unpark = self.unpark_shared().clone();
-        let unparked = unpark.is_notified();
+        let unparked = self.unpark.as_ref().is_some_and(|u| u.is_notified());
         // 2. How long epoll may block: until the earliest timer or the caller's limit, and not
         //    at all if someone is runnable already.
         let runnable = !wakes.is_empty() || unparked;
@@ -61,11 +60,13 @@ impl Reactor {
         // 3. Wait and dispatch.
         let doorbell = self.wait_and_dispatch(wait, wakes)?;
         if doorbell || unparked {
-            if let Some(efd) = unpark.eventfd() {
-                // Drain, *then* clear: an unpark in between is absorbed by this return.
-                let _ = efd.drain();
+            if let Some(unpark) = &self.unpark {
+                if let Some(efd) = unpark.eventfd() {
+                    // Drain, *then* clear: an unpark in between is absorbed by this return.
+                    let _ = efd.drain();
+                }
+                unpark.clear();
             }
-            unpark.clear();
         }
         if let Some(deadline) = jump {
             if wakes.is_empty() && !doorbell {
@@ -81,13 +82,13 @@ impl Reactor {
         Ok(())
     }
 
-    /// One `epoll_wait`; routes the events to waiters. `true` if the doorbell rang.
+    /// One `epoll_wait`; routes the events to waiters. `true` if the doorbell rang. The caller
+    /// has run `check_sys`.
     fn wait_and_dispatch(
         &mut self,
         wait: Option<Duration>,
         wakes: &mut Vec<Waker>,
     ) -> io::Result<bool> {
-        self.check_sys()?;
         let Some(sys) = &mut self.sys else {
             unreachable!("geode: check_sys leaves the epoll instance in place")
         };

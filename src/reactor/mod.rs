@@ -173,8 +173,11 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Option<R> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn park(timeout: Option<Duration>) -> io::Result<usize> {
-    let mut wakes = with(|r| std::mem::take(&mut r.wake_buf));
-    let res = with(|r| r.turn(timeout, &mut wakes));
+    let (mut wakes, res) = with(|r| {
+        let mut wakes = std::mem::take(&mut r.wake_buf);
+        let res = r.turn(timeout, &mut wakes);
+        (wakes, res)
+    });
     let n = wakes.len();
     for w in wakes.drain(..) {
         w.wake();

@@ -455,19 +455,19 @@ fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
         }
     }
     // Drain every queue edge by edge: the order must be the model's, to the last waiter.
-    for dir in 0..DIRS {
+    for (dir, d) in dirs.iter_mut().enumerate() {
         loop {
             wakes.clear();
-            ws.pass_on(&mut dirs[dir], &mut wakes);
+            ws.pass_on(d, &mut wakes);
             let Some(w) = m.notify_head(dir) else {
                 prop_assert!(wakes.is_empty());
                 break;
             };
             prop_assert_eq!(ids(&pool, &wakes), vec![w]);
         }
-        prop_assert!(!dirs[dir].has_queued());
+        prop_assert!(!d.has_queued());
         // Tear-down drops the poll wakers unwoken.
-        ws.clear(&mut dirs[dir]);
+        ws.clear(d);
         m.dirs[dir].poll_wakers.clear();
     }
     // Every node, queued or notified, leaves through `remove`: none leaks.

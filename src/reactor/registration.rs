@@ -109,6 +109,11 @@ impl Reactor {
 
     /// Makes sure the slot is in the current epoll instance.
     fn ensure_added(&mut self, key: Key) -> io::Result<()> {
+        // Fast path without the fork check: if this process is a fork child not yet noticed,
+        // the next turn notices, and wakes every waiter to retry, which re-adds the fd there.
+        if self.slots.get(key).ok_or_else(stale)?.added_epoch == self.epoch {
+            return Ok(());
+        }
         self.check_sys()?;
         let epoch = self.epoch;
         let slot = self.slots.get_mut(key).ok_or_else(stale)?;
@@ -555,6 +560,46 @@ impl Registration {
             Ok(false) => Poll::Ready(res),
             Err(e) => Poll::Ready(Err(e)),
         }
+    }
+
+    /// [`poll_io`](Self::poll_io) for an `op` that cannot re-enter the reactor (a plain
+    /// syscall on a socket geode owns, never user code): it runs inside the same reactor
+    /// borrow as the readiness bookkeeping, saving a second thread-local borrow per operation.
+    pub(crate) fn poll_io_syscall<R>(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        waiter: Option<&mut WaitSlot>,
+        mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        let mut wakes = Vec::new();
+        let mut waiter = waiter;
+        let out = with(|r| {
+            let notified = match r.begin(self.key, dir, waiter.as_deref_mut(), cx) {
+                Ok(Begin::Try { notified }) => notified,
+                Ok(Begin::Pending) => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            let res = loop {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    res => break res,
+                }
+            };
+            let outcome = match &res {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
+                Ok(v) if drained(v) => Outcome::Drained,
+                _ => Outcome::Progress,
+            };
+            match r.finish(self.key, dir, waiter, cx, notified, outcome, &mut wakes) {
+                Ok(true) => Poll::Pending,
+                Ok(false) => Poll::Ready(res),
+                Err(e) => Poll::Ready(Err(e)),
+            }
+        });
+        wakes.into_iter().for_each(Waker::wake);
+        out
     }
 
     /// Ready when the direction is (probably) ready; see `Async::readable`.
