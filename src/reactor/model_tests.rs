@@ -11,7 +11,7 @@
 //! - [`Waiters`] + [`Direction`] (slab-linked FIFO queues) against one `VecDeque` per
 //!   direction: enqueue / enqueue_front / remove (queued or notified, i.e. dropped while
 //!   queued or after being woken) / refresh / on_edge / notify_all / pass_on / poll wakers /
-//!   clear. Checked: returned states, which wakers each edge hands out and in which order, the
+//!   clear (which frees queued nodes). Checked: returned states, which wakers each edge hands out and in which order, the
 //!   readiness left behind, and that no node leaks (`Waiters::len` returns to 0).
 //! - [`Slab`] against a `HashMap<Key, _>`: insert / remove / get / get_mut with stale keys,
 //!   `next_key`, `key_at`, `keys`.
@@ -438,10 +438,11 @@ fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
                 m.dirs[dir].readiness = readiness(r);
             }
             WaiterOp::Clear { dir } => {
-                // Queued waiters become notified without being woken; they stay in the slab
-                // until their owners remove them.
+                // Queued waiters are freed without being woken; their keys go stale.
                 ws.clear(&mut dirs[dir]);
-                while m.notify_head(dir).is_some() {}
+                while let Some(i) = m.dirs[dir].queue.pop_front() {
+                    m.nodes.remove(&i);
+                }
                 m.dirs[dir].poll_wakers.clear();
             }
             // Remove/refresh with no key handed out yet.

@@ -199,11 +199,17 @@ impl Waiters {
         }
     }
 
-    /// Drops every waiter of a direction being torn down (their futures hold stale keys and
-    /// will find nothing).
+    /// Frees every waiter of a direction being torn down. Their futures keep stale keys,
+    /// which find nothing, so nothing leaks even if such a future outlives its registration.
     pub(crate) fn clear(&mut self, dir: &mut Direction) {
-        let mut wakes = Vec::new();
-        while self.notify_head(dir, &mut wakes) {}
+        while dir.head != NIL {
+            let index = dir.head;
+            dir.head = self.nodes.at_mut(index).next;
+            if let Some(key) = self.nodes.key_at(index) {
+                self.nodes.remove(key);
+            }
+        }
+        dir.tail = NIL;
         dir.poll_wakers.clear();
     }
 
