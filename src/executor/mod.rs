@@ -2,9 +2,9 @@
 //!
 //! A runtime lives for one `block_on`/`run` call on one thread. It keeps its tasks in a slab and
 //! a FIFO run queue of ids; it never touches an fd, only [`reactor::park`]
-//! and the reactor's unparker. Each turn of its loop polls the main future if woken, runs up to
-//! `BATCH` queued tasks (each with a coop budget), then parks: without blocking if work is
-//! left, else until the next event or timer.
+//! and the reactor's unparker. Each turn of its loop polls the main future and queued tasks
+//! (each poll with a coop budget) until none is runnable or `BATCH` polls are spent, then
+//! parks: without blocking if work is left, else until the next event or timer.
 
 mod join;
 mod task;
@@ -185,25 +185,34 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
     let mut future = pin!(future);
     let mut output = None;
     loop {
-        if output.is_none() && rt.main_woken.replace(false) {
-            main.scheduled.swap(false, Ordering::AcqRel);
-            let budget = coop::set(Some(coop::BUDGET));
-            let poll = future.as_mut().poll(&mut cx);
-            coop::set(budget);
-            if let Poll::Ready(out) = poll {
-                if !wait_for_tasks {
-                    return out;
+        // Alternate the main future (if woken) and one round of the tasks queued at that
+        // point, until nothing is runnable or `BATCH` polls are spent. A future that wakes
+        // itself (`yield_now`) goes behind what is already queued, main future included.
+        let mut batch = BATCH;
+        loop {
+            if output.is_none() && rt.main_woken.replace(false) {
+                batch -= 1;
+                main.scheduled.swap(false, Ordering::AcqRel);
+                let budget = coop::set(Some(coop::BUDGET));
+                let poll = future.as_mut().poll(&mut cx);
+                coop::set(budget);
+                if let Poll::Ready(out) = poll {
+                    if !wait_for_tasks {
+                        return out;
+                    }
+                    output = Some(out);
                 }
-                output = Some(out);
             }
-        }
-        for _ in 0..BATCH {
-            let next = rt.queue.borrow_mut().pop_front();
-            match next {
-                Some(id) => rt.run_task(id),
-                None => break,
+            let round = rt.queue.borrow().len().min(batch);
+            for _ in 0..round {
+                let next = rt.queue.borrow_mut().pop_front();
+                if let Some(id) = next {
+                    rt.run_task(id);
+                }
             }
-            if rt.main_woken.get() && output.is_none() {
+            batch -= round;
+            let main_ready = output.is_none() && rt.main_woken.get();
+            if batch == 0 || (!main_ready && rt.queue.borrow().is_empty()) {
                 break;
             }
         }
@@ -320,7 +329,9 @@ where
     }
 }
 
-/// Yields to the executor: the current task goes to the back of the run queue.
+/// Yields to the executor: the current task runs again after the tasks already queued and
+/// after the reactor has looked for I/O and due timers once (without blocking), as tokio's
+/// `yield_now` does.
 ///
 /// # Examples
 /// ```
@@ -344,7 +355,11 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        cx.waker().wake_by_ref();
+        // Woken at the end of the reactor's next turn, so that timers and I/O that came due
+        // meanwhile (after `time::advance`, say) are seen before this task runs again.
+        if reactor::defer(cx.waker()).is_none() {
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }

@@ -199,6 +199,12 @@ pub fn unparker() -> Unparker {
     with(|r| Unparker::new(r.unpark_shared().clone()))
 }
 
+/// Wakes `waker` at the end of this thread's next `park` (which then does not block).
+/// `None` if the reactor is gone (the thread is exiting).
+pub(crate) fn defer(waker: &Waker) -> Option<()> {
+    try_with(|r| r.deferred.push(waker.clone()))
+}
+
 /// Timers armed on this thread's reactor.
 pub(crate) fn timers_pending() -> usize {
     try_with(|r| r.timers.len()).unwrap_or(0)
