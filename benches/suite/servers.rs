@@ -1,0 +1,181 @@
+//! `suite server <peer> <workload> <addr>`: the servers under test. Every server binds with std
+//! (so all start from the same socket), prints `PORT <n>`, serves until its stdin closes, and
+//! sets `TCP_NODELAY` on each accepted connection. Workloads:
+//! - `echo`: reads up to 4 KiB into a per-connection buffer and writes it back;
+//! - `http`: the keep-alive "Hello, World!" server of `examples/http_hello.rs` (see `http.rs`).
+
+use std::io::{self, Write};
+use std::net::TcpListener;
+
+use crate::http;
+
+pub(crate) const ECHO_BUF: usize = 4096;
+
+pub(crate) fn main(args: &[String]) -> io::Result<()> {
+    let [peer, workload, addr, ..] = args else {
+        return Err(io::Error::other(
+            "usage: suite server <geode|tokio|smol|epoll> <echo|http> <addr>",
+        ));
+    };
+    crate::common::raise_nofile();
+    let listener = TcpListener::bind(addr.as_str())?;
+    println!("PORT {}", listener.local_addr()?.port());
+    io::stdout().flush()?;
+    crate::common::exit_on_stdin_eof();
+    let http = match workload.as_str() {
+        "echo" => false,
+        "http" => true,
+        w => return Err(io::Error::other(format!("unknown workload {w}"))),
+    };
+    match peer.as_str() {
+        "geode" => geode_server(listener, http),
+        "tokio" => tokio_server(listener, http),
+        "smol" => smol_server(listener, http),
+        "epoll" => crate::epoll_floor::serve(listener, http),
+        p => Err(io::Error::other(format!("unknown peer {p}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// geode
+
+fn geode_server(listener: TcpListener, http: bool) -> io::Result<()> {
+    geode::block_on(async move {
+        let listener = geode::net::TcpListener::from_std(listener)?;
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let _ = stream.set_nodelay(true);
+            if http {
+                geode::spawn(async move {
+                    let mut c = http::Conn::new();
+                    loop {
+                        let Ok(n @ 1..) = stream.read(&mut c.buf[c.filled..]).await else {
+                            return;
+                        };
+                        let Ok(close) = c.absorb(n) else { return };
+                        if !c.out.is_empty() {
+                            if stream.write_all(&c.out).await.is_err() {
+                                return;
+                            }
+                            c.out.clear();
+                        }
+                        if close {
+                            return;
+                        }
+                    }
+                });
+            } else {
+                geode::spawn(async move {
+                    let mut buf = vec![0u8; ECHO_BUF];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokio (current-thread runtime, tokio::spawn)
+
+fn tokio_server(listener: TcpListener, http: bool) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    listener.set_nonblocking(true)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        loop {
+            let (mut stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let _ = stream.set_nodelay(true);
+            if http {
+                tokio::spawn(async move {
+                    let mut c = http::Conn::new();
+                    loop {
+                        let Ok(n @ 1..) = stream.read(&mut c.buf[c.filled..]).await else {
+                            return;
+                        };
+                        let Ok(close) = c.absorb(n) else { return };
+                        if !c.out.is_empty() {
+                            if stream.write_all(&c.out).await.is_err() {
+                                return;
+                            }
+                            c.out.clear();
+                        }
+                        if close {
+                            return;
+                        }
+                    }
+                });
+            } else {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; ECHO_BUF];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// smol (async-io's Async<TcpListener> + async-executor's LocalExecutor)
+
+fn smol_server(listener: TcpListener, http: bool) -> io::Result<()> {
+    use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+    let ex = async_executor::LocalExecutor::new();
+    let listener = async_io::Async::new(listener)?;
+    async_io::block_on(ex.run(async {
+        loop {
+            let (mut stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let _ = stream.get_ref().set_nodelay(true);
+            if http {
+                ex.spawn(async move {
+                    let mut c = http::Conn::new();
+                    loop {
+                        let Ok(n @ 1..) = stream.read(&mut c.buf[c.filled..]).await else {
+                            return;
+                        };
+                        let Ok(close) = c.absorb(n) else { return };
+                        if !c.out.is_empty() {
+                            if stream.write_all(&c.out).await.is_err() {
+                                return;
+                            }
+                            c.out.clear();
+                        }
+                        if close {
+                            return;
+                        }
+                    }
+                })
+                .detach();
+            } else {
+                ex.spawn(async move {
+                    let mut buf = vec![0u8; ECHO_BUF];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .detach();
+            }
+        }
+    }))
+}
