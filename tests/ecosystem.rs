@@ -25,24 +25,16 @@ fn pattern(size: usize) -> Vec<u8> {
 #[cfg(feature = "tokio-io")]
 mod tokio_io {
     use super::*;
-    use futures_util::StreamExt;
+    use futures_util::{SinkExt, StreamExt};
     use geode::net::{TcpListener, TcpStream, UnixStream};
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio_util::bytes::BytesMut;
     use tokio_util::codec::{Encoder, Framed, FramedRead, LinesCodec};
 
-    /// Sends one line on a framed stream: encoded by the frame's codec, written through tokio's
-    /// `AsyncWrite` on the geode stream.
-    ///
-    /// (`SinkExt::send` would do this in one call, but needs futures-util's `sink` feature,
-    /// which the dev-dependency does not enable.)
+    /// Sends one line through the frame's `Sink` side (the codec encodes, the geode stream's
+    /// tokio `AsyncWrite` writes and flushes).
     async fn send_line(framed: &mut Framed<TcpStream, LinesCodec>, line: &str) -> io::Result<()> {
-        let mut out = BytesMut::new();
-        framed
-            .codec_mut()
-            .encode(line, &mut out)
-            .map_err(io::Error::other)?;
-        AsyncWriteExt::write_all(framed.get_mut(), &out).await
+        framed.send(line).await.map_err(io::Error::other)
     }
 
     #[test]
