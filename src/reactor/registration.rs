@@ -478,6 +478,35 @@ fn libc_eperm() -> i32 {
     crate::sys::errno::EPERM
 }
 
+/// Runs `op` once (retrying `EINTR` in place: going back to `begin` would drop a notification
+/// the waiter has already consumed) and classifies the result.
+fn attempt<R>(
+    op: &mut impl FnMut() -> io::Result<R>,
+    drained: &impl Fn(&R) -> bool,
+) -> (io::Result<R>, Outcome) {
+    let res = loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            res => break res,
+        }
+    };
+    let outcome = match &res {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
+        Ok(v) if drained(v) => Outcome::Drained,
+        _ => Outcome::Progress,
+    };
+    (res, outcome)
+}
+
+/// What `poll_io` returns, given `finish`'s verdict on the attempt.
+fn conclude<R>(wait: io::Result<bool>, res: io::Result<R>) -> Poll<io::Result<R>> {
+    match wait {
+        Ok(true) => Poll::Pending,
+        Ok(false) => Poll::Ready(res),
+        Err(e) => Poll::Ready(Err(e)),
+    }
+}
+
 /// An fd's registration with this thread's reactor. Deregisters on drop, which must happen
 /// before the fd is closed (field order in the owners sees to it).
 ///
@@ -539,27 +568,11 @@ impl Registration {
             Ok(Begin::Pending) => return Poll::Pending,
             Err(e) => return Poll::Ready(Err(e)),
         };
-        // Retry EINTR in place: going back to `begin` would drop a notification this waiter
-        // has already consumed.
-        let res = loop {
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                res => break res,
-            }
-        };
-        let outcome = match &res {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
-            Ok(v) if drained(v) => Outcome::Drained,
-            _ => Outcome::Progress,
-        };
+        let (res, outcome) = attempt(&mut op, &drained);
         let mut wakes = Vec::new();
         let wait = with(|r| r.finish(self.key, dir, waiter, cx, notified, outcome, &mut wakes));
         wakes.into_iter().for_each(Waker::wake);
-        match wait {
-            Ok(true) => Poll::Pending,
-            Ok(false) => Poll::Ready(res),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        conclude(wait, res)
     }
 
     /// [`poll_io`](Self::poll_io) for an `op` that cannot re-enter the reactor (a plain
@@ -581,22 +594,9 @@ impl Registration {
                 Ok(Begin::Pending) => return Poll::Pending,
                 Err(e) => return Poll::Ready(Err(e)),
             };
-            let res = loop {
-                match op() {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    res => break res,
-                }
-            };
-            let outcome = match &res {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
-                Ok(v) if drained(v) => Outcome::Drained,
-                _ => Outcome::Progress,
-            };
-            match r.finish(self.key, dir, waiter, cx, notified, outcome, &mut wakes) {
-                Ok(true) => Poll::Pending,
-                Ok(false) => Poll::Ready(res),
-                Err(e) => Poll::Ready(Err(e)),
-            }
+            let (res, outcome) = attempt(&mut op, &drained);
+            let wait = r.finish(self.key, dir, waiter, cx, notified, outcome, &mut wakes);
+            conclude(wait, res)
         });
         wakes.into_iter().for_each(Waker::wake);
         out
