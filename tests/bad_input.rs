@@ -21,6 +21,7 @@
 //! counts must be equal.
 
 mod util;
+use util::full_backlog_listener;
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -345,43 +346,6 @@ fn reading_after_shutdown_read_returns_at_once() {
 // ---------------------------------------------------------------------------------------------
 // Fd accounting for the cases whose behaviour is tested elsewhere
 // ---------------------------------------------------------------------------------------------
-
-/// A loopback listener whose accept queue is full, so a further connect is never answered
-/// (Linux drops the SYN). `listen(fd, 0)` lets the queue hold one connection; it is filled
-/// with blocking std connects. (As in `tests/tcp.rs`.)
-fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
-    // SAFETY: socket takes no pointers; a non-negative return is a new fd we own.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
-    // SAFETY: `fd` is a fresh fd nothing else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: all-zero is a valid `sockaddr_in`; we fill in family and address.
-    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
-    // SAFETY: `sin` is a valid sockaddr_in of the size we pass.
-    let rc = unsafe {
-        libc::bind(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "bind: {}", io::Error::last_os_error());
-    // SAFETY: listen takes no pointers.
-    assert_eq!(unsafe { libc::listen(fd, 0) }, 0, "listen");
-    let listener = std::net::TcpListener::from(owned);
-    let addr = listener.local_addr().unwrap();
-    let mut fillers = Vec::new();
-    for _ in 0..4 {
-        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-            Ok(s) => fillers.push(s),
-            Err(e) if e.kind() == ErrorKind::TimedOut => break,
-            Err(e) => panic!("filling the backlog: {e}"),
-        }
-    }
-    (listener, fillers)
-}
 
 /// The other bad inputs, whose behaviour `tcp.rs`, `udp.rs` and `net_std.rs` check,
 /// replayed for their fd accounting, several times each: an oversized datagram (`EMSGSIZE`,

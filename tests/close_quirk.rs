@@ -11,6 +11,7 @@
 //! reactor's wakeup counts and the kernel's own list of interests (`/proc/self/fdinfo/<epfd>`).
 
 mod util;
+use util::inode;
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -60,51 +61,12 @@ fn park_until_woken<F: Future>(task: &tokio_test::task::Spawn<F>, what: &str) ->
     stats().wakeups - before
 }
 
-fn inode(fd: RawFd) -> u64 {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` has room for one `struct stat`, which fstat fills on success.
-    let rc = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
-    assert_eq!(rc, 0, "fstat: {}", std::io::Error::last_os_error());
-    // SAFETY: fstat succeeded, so `st` is initialised.
-    unsafe { st.assume_init() }.st_ino
-}
-
-/// Every epoll interest in this process (in any epoll instance) on the file with inode `ino`,
-/// as the fd numbers it was added under. Read from the kernel: `/proc/self/fdinfo/<epfd>` lists
-/// one `tfd: <fd> ... ino:<hex>` line per interest.
+/// The fd numbers under which epoll instances of this process watch the file `ino`.
 fn epoll_interests(ino: u64) -> Vec<RawFd> {
-    let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return found;
-    };
-    for entry in dir.flatten() {
-        // Fds of other threads may come and go meanwhile: skip what vanished.
-        let Ok(link) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        if link.to_str() != Some("anon_inode:[eventpoll]") {
-            continue;
-        }
-        let name = entry.file_name();
-        let Ok(info) =
-            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", name.to_string_lossy()))
-        else {
-            continue;
-        };
-        for line in info.lines().filter(|l| l.starts_with("tfd:")) {
-            let mut words = line.split_whitespace();
-            let tfd = words.nth(1).and_then(|w| w.parse::<RawFd>().ok());
-            let this_ino = words
-                .find_map(|w| w.strip_prefix("ino:"))
-                .and_then(|h| u64::from_str_radix(h, 16).ok());
-            if let (Some(tfd), Some(i)) = (tfd, this_ino) {
-                if i == ino {
-                    found.push(tfd);
-                }
-            }
-        }
-    }
-    found
+    util::epoll_interests(ino)
+        .into_iter()
+        .map(|(fd, _)| fd)
+        .collect()
 }
 
 #[test]

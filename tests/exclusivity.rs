@@ -8,11 +8,12 @@
 //! hangs. These tests pin both sides of that policy down.
 
 mod util;
+use util::{epoll_interests, inode};
 
 use std::future::{Future, poll_fn};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,15 +157,6 @@ impl Signal {
     }
 }
 
-fn inode(fd: RawFd) -> u64 {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` has room for one `struct stat`, which fstat fills on success.
-    let rc = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
-    assert_eq!(rc, 0, "fstat: {}", std::io::Error::last_os_error());
-    // SAFETY: fstat succeeded, so `st` is initialised.
-    unsafe { st.assume_init() }.st_ino
-}
-
 /// Voluntary context switches of the calling thread so far (each time it blocked, e.g. in
 /// `epoll_wait`), from `/proc/thread-self/status`.
 fn voluntary_switches() -> u64 {
@@ -174,49 +166,6 @@ fn voluntary_switches() -> u64 {
         .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
         .and_then(|v| v.trim().parse().ok())
         .expect("voluntary_ctxt_switches in /proc/thread-self/status")
-}
-
-/// Every epoll interest in this process on the file with inode `ino`, as (fd number it was
-/// added under, event mask), read from the kernel's `/proc/self/fdinfo/<epfd>` listings.
-fn epoll_interests(ino: u64) -> Vec<(RawFd, u32)> {
-    let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return found;
-    };
-    for entry in dir.flatten() {
-        let Ok(link) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        if link.to_str() != Some("anon_inode:[eventpoll]") {
-            continue;
-        }
-        let Ok(info) = std::fs::read_to_string(format!(
-            "/proc/self/fdinfo/{}",
-            entry.file_name().to_string_lossy()
-        )) else {
-            continue;
-        };
-        // tfd:        5 events: 8000201d data:  100000000  pos:0 ino:2a7 sdev:f
-        for line in info.lines().filter(|l| l.starts_with("tfd:")) {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let tfd = words.get(1).and_then(|w| w.parse::<RawFd>().ok());
-            let events = words
-                .iter()
-                .position(|w| *w == "events:")
-                .and_then(|i| words.get(i + 1))
-                .and_then(|h| u32::from_str_radix(h, 16).ok());
-            let this_ino = words
-                .iter()
-                .find_map(|w| w.strip_prefix("ino:"))
-                .and_then(|h| u64::from_str_radix(h, 16).ok());
-            if let (Some(tfd), Some(events), Some(i)) = (tfd, events, this_ino) {
-                if i == ino {
-                    found.push((tfd, events));
-                }
-            }
-        }
-    }
-    found
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,10 +8,11 @@
 //! This file holds exactly one test, so the process has no other test threads when it forks.
 
 mod util;
+use util::{epoll_interests, inode};
 
 use std::future::{Future, poll_fn};
 use std::io::{PipeReader, PipeWriter, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,40 +53,6 @@ async fn signal_when_pending<F: Future>(fut: F, on_pending: impl FnOnce()) -> F:
         p
     })
     .await
-}
-
-fn inode(fd: RawFd) -> u64 {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` has room for one `struct stat`, which fstat fills on success.
-    let rc = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
-    assert_eq!(rc, 0, "fstat: {}", std::io::Error::last_os_error());
-    // SAFETY: fstat succeeded, so `st` is initialised.
-    unsafe { st.assume_init() }.st_ino
-}
-
-/// How many epoll interests in this process watch the file with inode `ino` (read from the
-/// kernel's `/proc/self/fdinfo/<epfd>` listings).
-fn epoll_interest_count(ino: u64) -> usize {
-    let mut n = 0;
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let Ok(link) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        if link.to_str() != Some("anon_inode:[eventpoll]") {
-            continue;
-        }
-        let path = format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy());
-        let Ok(info) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        n += info
-            .lines()
-            .filter(|l| l.starts_with("tfd:"))
-            .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("ino:")))
-            .filter(|h| u64::from_str_radix(h, 16) == Ok(ino))
-            .count();
-    }
-    n
 }
 
 /// A child-side failure: the exit code it maps to, and what went wrong.
@@ -248,8 +215,8 @@ fn fork_scenario() {
         let a2 = Async::new(r2).unwrap();
         register_by_blocking_read(&a1);
         register_by_blocking_read(&a2);
-        assert_eq!(epoll_interest_count(ino1), 1);
-        assert_eq!(epoll_interest_count(ino2), 1);
+        assert_eq!(epoll_interests(ino1).len(), 1);
+        assert_eq!(epoll_interests(ino2).len(), 1);
         let timer = geode::spawn(async {
             sleep(Duration::from_millis(20)).await;
             7u32
@@ -297,8 +264,16 @@ fn fork_scenario() {
         );
 
         // The parent's interests are intact in the kernel...
-        assert_eq!(epoll_interest_count(ino1), 1, "child's drop removed pipe 1");
-        assert_eq!(epoll_interest_count(ino2), 1, "child's drop removed pipe 2");
+        assert_eq!(
+            epoll_interests(ino1).len(),
+            1,
+            "child's drop removed pipe 1"
+        );
+        assert_eq!(
+            epoll_interests(ino2).len(),
+            1,
+            "child's drop removed pipe 2"
+        );
 
         // ...and the parent's readers are still woken. Each read waits first; only then does
         // another thread write.

@@ -8,6 +8,7 @@
 //! fd-counting test sees no other test's descriptors come and go.
 
 mod util;
+use util::{epoll_interests, inode};
 
 use std::fs::File;
 use std::future::Future;
@@ -51,40 +52,6 @@ fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
     pin!(fut).poll(&mut Context::from_waker(Waker::noop()))
 }
 
-fn inode(fd: RawFd) -> u64 {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` has room for one `struct stat`, which fstat fills on success.
-    let rc = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
-    assert_eq!(rc, 0, "fstat: {}", std::io::Error::last_os_error());
-    // SAFETY: fstat succeeded, so `st` is initialised.
-    unsafe { st.assume_init() }.st_ino
-}
-
-/// How many epoll interest lists in this process watch the file with inode `ino` (from the
-/// kernel's `/proc/self/fdinfo/<epfd>`).
-fn epoll_watchers(ino: u64) -> usize {
-    let mut n = 0;
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let Ok(link) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        if link.to_str() != Some("anon_inode:[eventpoll]") {
-            continue;
-        }
-        let path = format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy());
-        let Ok(info) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        n += info
-            .lines()
-            .filter(|l| l.starts_with("tfd:"))
-            .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("ino:")))
-            .filter(|h| u64::from_str_radix(h, 16) == Ok(ino))
-            .count();
-    }
-    n
-}
-
 /// Checks what `into_std` promises, given the geode socket's fd before the call and the std
 /// socket after: one registration fewer, the fd out of epoll, the same fd, still non-blocking.
 fn check_handed_back(fd_before: RawFd, registered_before: u64, std_fd: RawFd) {
@@ -94,7 +61,11 @@ fn check_handed_back(fd_before: RawFd, registered_before: u64, std_fd: RawFd) {
         registered_before - 1,
         "into_std deregisters"
     );
-    assert_eq!(epoll_watchers(inode(std_fd)), 0, "still in an epoll set");
+    assert_eq!(
+        epoll_interests(inode(std_fd)).len(),
+        0,
+        "still in an epoll set"
+    );
     assert!(
         is_nonblocking(std_fd),
         "into_std hands the fd back non-blocking"
@@ -113,7 +84,7 @@ fn tcp_stream_into_std() {
             let (c, s) = join(TcpStream::connect(l.local_addr().unwrap()), l.accept()).await;
             let (c, (s, _)) = (c.unwrap(), s.unwrap());
             assert!(poll_once(c.read(&mut [0; 1])).is_pending());
-            assert_eq!(epoll_watchers(inode(c.as_raw_fd())), 1, "registered");
+            assert_eq!(epoll_interests(inode(c.as_raw_fd())).len(), 1, "registered");
             let (fd, reg) = (c.as_raw_fd(), stats().registered_fds);
             let mut std_c = c.into_std().unwrap();
             check_handed_back(fd, reg, std_c.as_raw_fd());

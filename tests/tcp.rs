@@ -6,11 +6,12 @@
 //! Loopback only (127.0.0.1 and ::1, port 0).
 
 mod util;
+use util::full_backlog_listener;
 
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -82,74 +83,6 @@ fn raise_nofile_limit() -> u64 {
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
     }
     lim.rlim_cur
-}
-
-/// The accept queue of a listening socket: (queued connections, maximum), from `TCP_INFO`
-/// (for a listener the kernel reports `sk_ack_backlog` in `tcpi_unacked` and
-/// `sk_max_ack_backlog` in `tcpi_sacked`).
-fn accept_queue(fd: RawFd) -> (u32, u32) {
-    // SAFETY: all-zero is a valid `tcp_info`.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` has room for `len` bytes, which getsockopt updates.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
-    (info.tcpi_unacked, info.tcpi_sacked)
-}
-
-/// A loopback listener whose accept queue is full, so that a further connect to it is never
-/// answered (Linux drops the SYN) and stays pending until the kernel gives up (minutes).
-///
-/// Created with libc because geode's and std's `bind` use a large backlog: `listen(fd, 0)`
-/// lets the queue hold one connection. It is filled with blocking std connects until it is full
-/// (or until a connect does not complete, e.g. with SYN cookies off, where even the first SYN is
-/// dropped). Returns the listener (never accepted from) and the connections that fill it.
-fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
-    // SAFETY: socket takes no pointers; a non-negative return is a new fd we own.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
-    // SAFETY: `fd` is a fresh fd nothing else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: all-zero is a valid `sockaddr_in`; we fill in family and address.
-    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
-    sin.sin_port = 0;
-    // SAFETY: `sin` is a valid sockaddr_in of the size we pass.
-    let rc = unsafe {
-        libc::bind(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "bind: {}", io::Error::last_os_error());
-    // SAFETY: listen takes no pointers.
-    assert_eq!(unsafe { libc::listen(fd, 0) }, 0, "listen");
-    let listener = std::net::TcpListener::from(owned);
-    let addr = listener.local_addr().unwrap();
-    let mut fillers = Vec::new();
-    for _ in 0..16 {
-        let (queued, max) = accept_queue(listener.as_raw_fd());
-        if queued > max {
-            break;
-        }
-        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-            Ok(s) => fillers.push(s),
-            // Not answered: the queue is full already.
-            Err(e) if e.kind() == ErrorKind::TimedOut => break,
-            Err(e) => panic!("filling the backlog: {e}"),
-        }
-    }
-    (listener, fillers)
 }
 
 /// The byte at offset `i` of the test streams: varies with every byte and every 64 KiB block,

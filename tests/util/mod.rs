@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Wake, Waker};
@@ -124,4 +126,124 @@ pub fn wait_until_parked(tid: i32) -> bool {
         std::thread::yield_now();
     }
     false
+}
+
+pub fn inode(fd: RawFd) -> u64 {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` has room for one `struct stat`, which fstat fills on success.
+    let rc = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
+    assert_eq!(rc, 0, "fstat: {}", std::io::Error::last_os_error());
+    // SAFETY: fstat succeeded, so `st` is initialised.
+    unsafe { st.assume_init() }.st_ino
+}
+
+/// Every epoll interest in this process on the file with inode `ino`, as (fd number it was
+/// added under, event mask), read from the kernel's `/proc/self/fdinfo/<epfd>` listings.
+pub fn epoll_interests(ino: u64) -> Vec<(RawFd, u32)> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Ok(link) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        if link.to_str() != Some("anon_inode:[eventpoll]") {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(format!(
+            "/proc/self/fdinfo/{}",
+            entry.file_name().to_string_lossy()
+        )) else {
+            continue;
+        };
+        // tfd:        5 events: 8000201d data:  100000000  pos:0 ino:2a7 sdev:f
+        for line in info.lines().filter(|l| l.starts_with("tfd:")) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let tfd = words.get(1).and_then(|w| w.parse::<RawFd>().ok());
+            let events = words
+                .iter()
+                .position(|w| *w == "events:")
+                .and_then(|i| words.get(i + 1))
+                .and_then(|h| u32::from_str_radix(h, 16).ok());
+            let this_ino = words
+                .iter()
+                .find_map(|w| w.strip_prefix("ino:"))
+                .and_then(|h| u64::from_str_radix(h, 16).ok());
+            if let (Some(tfd), Some(events), Some(i)) = (tfd, events, this_ino) {
+                if i == ino {
+                    found.push((tfd, events));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The accept queue of a listening socket: (queued connections, maximum), from `TCP_INFO`
+/// (for a listener the kernel reports `sk_ack_backlog` in `tcpi_unacked` and
+/// `sk_max_ack_backlog` in `tcpi_sacked`).
+pub fn accept_queue(fd: RawFd) -> (u32, u32) {
+    // SAFETY: all-zero is a valid `tcp_info`.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` has room for `len` bytes, which getsockopt updates.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
+    (info.tcpi_unacked, info.tcpi_sacked)
+}
+
+/// A loopback listener whose accept queue is full, so that a further connect to it is never
+/// answered (Linux drops the SYN) and stays pending until the kernel gives up (minutes).
+///
+/// Created with libc because geode's and std's `bind` use a large backlog: `listen(fd, 0)`
+/// lets the queue hold one connection. It is filled with blocking std connects until it is full
+/// (or until a connect does not complete, e.g. with SYN cookies off, where even the first SYN is
+/// dropped). Returns the listener (never accepted from) and the connections that fill it.
+pub fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
+    // SAFETY: socket takes no pointers; a non-negative return is a new fd we own.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh fd nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: all-zero is a valid `sockaddr_in`; we fill in family and address.
+    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    sin.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+    sin.sin_port = 0;
+    // SAFETY: `sin` is a valid sockaddr_in of the size we pass.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "bind: {}", io::Error::last_os_error());
+    // SAFETY: listen takes no pointers.
+    assert_eq!(unsafe { libc::listen(fd, 0) }, 0, "listen");
+    let listener = std::net::TcpListener::from(owned);
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..16 {
+        let (queued, max) = accept_queue(listener.as_raw_fd());
+        if queued > max {
+            break;
+        }
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => fillers.push(s),
+            // Not answered: the queue is full already.
+            Err(e) if e.kind() == ErrorKind::TimedOut => break,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+    }
+    (listener, fillers)
 }
