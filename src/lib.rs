@@ -99,7 +99,7 @@
 //!
 //! `#[geode::test]` runs an `async fn` test on [`block_on`]; with `start_paused = true` the
 //! clock is virtual ([`time::pause`]): when nothing is ready to run, it jumps to the next timer,
-//! so a test of minutes of timeouts takes microseconds and always sees the same times.
+//! so a test of minutes of timeouts takes milliseconds and always sees the same times.
 //! [`reactor::stats`] counts what the reactor did (`epoll_wait` and `epoll_ctl` calls,
 //! wakeups, timers), so a test can pin down costs too. More in `docs/TESTING.md`.
 //!

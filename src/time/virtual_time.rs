@@ -9,7 +9,7 @@ use crate::reactor::clock;
 ///
 /// While paused, a runtime that has no task ready and finds no I/O ready (it still polls epoll,
 /// without blocking) jumps the clock straight to the next timer's deadline instead of sleeping.
-/// So a test that sleeps for an hour takes microseconds, and timers still fire in deadline
+/// So a test that sleeps for an hour takes milliseconds, and timers still fire in deadline
 /// order, interleaved with real I/O as they would be in real time. Pausing a paused clock does
 /// nothing. The clock is per thread, like the reactor.
 ///
