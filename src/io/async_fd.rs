@@ -184,19 +184,6 @@ impl<T: AsFd> Async<T> {
         self.reg.poll_io(dir, cx, slot, op, drained)
     }
 
-    /// [`poll_io`](Self::poll_io) for a plain syscall on a socket geode owns (no user code,
-    /// so it cannot re-enter the reactor): one reactor borrow instead of two.
-    pub(crate) fn poll_syscall<R>(
-        &self,
-        dir: Dir,
-        cx: &mut Context<'_>,
-        slot: Option<&mut WaitSlot>,
-        op: impl FnMut() -> io::Result<R>,
-        drained: impl Fn(&R) -> bool,
-    ) -> Poll<io::Result<R>> {
-        self.reg.poll_io_syscall(dir, cx, slot, op, drained)
-    }
-
     /// The shared poll loop of the `poll_*` trait impls (no queue slot: they cannot keep one).
     #[cfg(feature = "futures-io")]
     pub(crate) fn poll_op<R>(

@@ -2,12 +2,13 @@
 //! a short transfer drained the socket, and the `futures-io`/`tokio-io` trait impls.
 
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 
 use crate::io::Async;
 use crate::reactor::registration::Dir;
+use crate::sys::socket;
 
 /// A short read (not EOF) on a stream socket means the receive queue is empty.
 fn read_drained(len: usize) -> impl Fn(&usize) -> bool {
@@ -23,16 +24,13 @@ pub(crate) fn poll_read<T: AsFd>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     buf: &mut [u8],
-) -> Poll<io::Result<usize>>
-where
-    for<'a> &'a T: Read,
-{
+) -> Poll<io::Result<usize>> {
     let len = buf.len();
-    io.poll_syscall(
+    io.poll_io(
         Dir::Read,
         cx,
         None,
-        || io.get_ref().read(buf),
+        || socket::recv(io.as_fd(), buf),
         read_drained(len),
     )
 }
@@ -41,60 +39,48 @@ pub(crate) fn poll_write<T: AsFd>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     buf: &[u8],
-) -> Poll<io::Result<usize>>
-where
-    for<'a> &'a T: Write,
-{
+) -> Poll<io::Result<usize>> {
     let len = buf.len();
-    io.poll_syscall(
+    io.poll_io(
         Dir::Write,
         cx,
         None,
-        || io.get_ref().write(buf),
+        || socket::send(io.as_fd(), buf),
         write_drained(len),
     )
 }
 
-pub(crate) async fn read<T: AsFd>(io: &Async<T>, buf: &mut [u8]) -> io::Result<usize>
-where
-    for<'a> &'a T: Read,
-{
+pub(crate) async fn read<T: AsFd>(io: &Async<T>, buf: &mut [u8]) -> io::Result<usize> {
     let len = buf.len();
     let mut slot = io.waiter(Dir::Read);
     poll_fn(|cx| {
-        io.poll_syscall(
+        io.poll_io(
             Dir::Read,
             cx,
             Some(&mut slot),
-            || io.get_ref().read(buf),
+            || socket::recv(io.as_fd(), buf),
             read_drained(len),
         )
     })
     .await
 }
 
-pub(crate) async fn write<T: AsFd>(io: &Async<T>, buf: &[u8]) -> io::Result<usize>
-where
-    for<'a> &'a T: Write,
-{
+pub(crate) async fn write<T: AsFd>(io: &Async<T>, buf: &[u8]) -> io::Result<usize> {
     let len = buf.len();
     let mut slot = io.waiter(Dir::Write);
     poll_fn(|cx| {
-        io.poll_syscall(
+        io.poll_io(
             Dir::Write,
             cx,
             Some(&mut slot),
-            || io.get_ref().write(buf),
+            || socket::send(io.as_fd(), buf),
             write_drained(len),
         )
     })
     .await
 }
 
-pub(crate) async fn read_exact<T: AsFd>(io: &Async<T>, mut buf: &mut [u8]) -> io::Result<()>
-where
-    for<'a> &'a T: Read,
-{
+pub(crate) async fn read_exact<T: AsFd>(io: &Async<T>, mut buf: &mut [u8]) -> io::Result<()> {
     while !buf.is_empty() {
         match read(io, buf).await? {
             0 => {
@@ -109,10 +95,7 @@ where
     Ok(())
 }
 
-pub(crate) async fn write_all<T: AsFd>(io: &Async<T>, mut buf: &[u8]) -> io::Result<()>
-where
-    for<'a> &'a T: Write,
-{
+pub(crate) async fn write_all<T: AsFd>(io: &Async<T>, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         match write(io, buf).await? {
             0 => return Err(io::ErrorKind::WriteZero.into()),
@@ -212,10 +195,7 @@ pub(crate) fn poll_read_buf<T: AsFd>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     buf: &mut tokio::io::ReadBuf<'_>,
-) -> Poll<io::Result<()>>
-where
-    for<'a> &'a T: Read,
-{
+) -> Poll<io::Result<()>> {
     let n = std::task::ready!(poll_read(io, cx, buf.initialize_unfilled()))?;
     buf.advance(n);
     Poll::Ready(Ok(()))

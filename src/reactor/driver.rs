@@ -7,7 +7,7 @@ use std::io;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::waiters::Waiters;
+use super::registration::Slot;
 use super::{Reactor, clock};
 use crate::slab::{Key, Slab};
 use crate::sys::epoll::{ERR, HUP, IN, OUT, PRI, RDHUP};
@@ -99,13 +99,7 @@ impl Reactor {
             if data == UNPARK_TAG {
                 doorbell = true;
             } else {
-                dispatch(
-                    &mut self.slots,
-                    &mut self.waiters,
-                    Key::from_u64(data),
-                    events,
-                    wakes,
-                );
+                dispatch(&self.slots, Key::from_u64(data), events, wakes);
             }
         }
         Ok(doorbell)
@@ -138,36 +132,30 @@ impl Reactor {
 
 /// Routes one event to the waiters of its slot. Events for a freed or reused slot (its
 /// generation differs) are ignored.
-fn dispatch(
-    slots: &mut Slab<super::registration::Slot>,
-    waiters: &mut Waiters,
-    key: Key,
-    events: u32,
-    wakes: &mut Vec<Waker>,
-) {
-    let Some(slot) = slots.get_mut(key) else {
+fn dispatch(slots: &Slab<Slot>, key: Key, events: u32, wakes: &mut Vec<Waker>) {
+    let Some(slot) = slots.get(key) else {
         return;
     };
-    let [read, write] = slot.dirs_mut();
+    let [read, write] = slot.state.dirs();
     if events & (HUP | RDHUP | PRI) != 0 {
-        read.short_not_drained = true;
+        read.short_not_drained.set(true);
     }
     if events & HUP != 0 {
-        write.short_not_drained = true;
+        write.short_not_drained.set(true);
     }
     if events & (ERR | HUP) != 0 {
         // Everyone must look. Readiness is set, not made sticky: an operation that then gets
         // EAGAIN (a UDP socket after its transient ICMP error was read) clears it again.
-        waiters.notify_all(read, wakes);
-        waiters.notify_all(write, wakes);
+        read.notify_all(wakes);
+        write.notify_all(wakes);
         return;
     }
     if events & RDHUP != 0 {
-        waiters.notify_all(read, wakes);
+        read.notify_all(wakes);
     } else if events & (IN | PRI) != 0 {
-        waiters.on_edge(read, wakes);
+        read.on_edge(wakes);
     }
     if events & OUT != 0 {
-        waiters.on_edge(write, wakes);
+        write.on_edge(wakes);
     }
 }

@@ -67,7 +67,6 @@ pub use unpark::Unparker;
 use registration::Slot;
 use timers::Timers;
 use unpark::UnparkShared;
-use waiters::Waiters;
 
 /// The kernel side of a reactor: created on first need, replaced in a fork child.
 struct Sys {
@@ -83,13 +82,9 @@ pub(crate) struct Reactor {
     /// notice that its timer key belongs to a different reactor.
     id: u64,
     sys: Option<Sys>,
-    /// Bumped whenever the epoll instance is replaced (in a fork child). A slot whose
-    /// `added_epoch` differs is not in the current instance and is added again on demand.
-    epoch: u32,
     slots: Slab<Slot>,
     /// Listening sockets by open-file identity: a dup of a registered listener shares its slot.
     listeners: Vec<(sys::fd::FileId, crate::slab::Key)>,
-    waiters: Waiters,
     timers: Timers,
     unpark: Option<Arc<UnparkShared>>,
     stats: Stats,
@@ -113,10 +108,8 @@ impl Reactor {
         Reactor {
             id: 0,
             sys: None,
-            epoch: 1,
             slots: Slab::new(),
             listeners: Vec::new(),
-            waiters: Waiters::new(),
             timers: Timers::new(),
             unpark: None,
             stats: Stats::ZERO,

@@ -8,11 +8,11 @@
 //!   demand: insert / cancel / reset / refresh / advance-and-fire, with stale keys of fired
 //!   and cancelled timers thrown in. Checked: return values, `len`, `next_deadline`, and which
 //!   wakers `fire_due` hands out, in which order (deadline, then insertion/reset order).
-//! - [`Waiters`] + [`Direction`] (slab-linked FIFO queues) against one `VecDeque` per
-//!   direction: enqueue / enqueue_front / remove (queued or notified, i.e. dropped while
-//!   queued or after being woken) / refresh / on_edge / notify_all / pass_on / poll wakers /
-//!   clear (which frees queued nodes). Checked: returned states, which wakers each edge hands out and in which order, the
-//!   readiness left behind, and that no node leaks (`Waiters::len` returns to 0).
+//! - [`Direction`] (ticket-ordered FIFO queue, first waiter inline) against one `VecDeque` per
+//!   direction: enqueue / requeue of a notified waiter / remove (queued or notified, i.e.
+//!   dropped while queued or after being woken) / refresh / on_edge / notify_all / pass_on /
+//!   poll wakers / clear. Checked: returned states, which wakers each edge hands out and in
+//!   which order, the readiness left behind, and that requeued waiters keep arrival order.
 //! - [`Slab`] against a `HashMap<Key, _>`: insert / remove / get / get_mut with stale keys,
 //!   `next_key`, `key_at`, `keys`.
 //!
@@ -28,7 +28,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 
 use super::timers::Timers;
-use super::waiters::{Direction, Readiness, WaiterState, Waiters};
+use super::waiters::{Direction, Readiness, Ticket, WaiterState};
 use crate::slab::{Key, Slab};
 
 /// How many distinct wakers an operation sequence picks from. Small, so that `will_wake`
@@ -233,11 +233,13 @@ enum WaiterOp {
         dir: usize,
         waker: usize,
     },
-    EnqueueFront {
-        dir: usize,
+    /// Put the `pick`-th live waiter back in line if it is notified (as one that got EAGAIN).
+    Requeue {
+        pick: usize,
         waker: usize,
     },
-    /// Remove the `pick`-th node ever created (live queued, live notified, or already gone).
+    /// Remove the `pick`-th live waiter (queued or notified: dropped while queued or after
+    /// being woken).
     Remove {
         pick: usize,
     },
@@ -273,8 +275,8 @@ fn waiter_op() -> impl Strategy<Value = WaiterOp> {
     prop_oneof![
         5 => (dir.clone(), waker.clone())
             .prop_map(|(dir, waker)| WaiterOp::Enqueue { dir, waker }),
-        2 => (dir.clone(), waker.clone())
-            .prop_map(|(dir, waker)| WaiterOp::EnqueueFront { dir, waker }),
+        3 => (any::<usize>(), waker.clone())
+            .prop_map(|(pick, waker)| WaiterOp::Requeue { pick, waker }),
         4 => any::<usize>().prop_map(|pick| WaiterOp::Remove { pick }),
         2 => (any::<usize>(), waker.clone())
             .prop_map(|(pick, waker)| WaiterOp::Refresh { pick, waker }),
@@ -291,6 +293,7 @@ fn waiter_op() -> impl Strategy<Value = WaiterOp> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ModelNode {
     dir: usize,
+    ticket: Ticket,
     state: WaiterState,
     /// `None` once notified: the waker was handed out.
     waker: Option<usize>,
@@ -298,12 +301,13 @@ struct ModelNode {
 
 struct ModelDir {
     readiness: Readiness,
-    /// History indices of the queued nodes, head first.
+    /// Node ids of the queued waiters, head first.
     queue: VecDeque<usize>,
     poll_wakers: Vec<usize>,
 }
 
 struct WaiterModel {
+    /// Live waiters (created, not yet removed) by node id.
     nodes: HashMap<usize, ModelNode>,
     dirs: Vec<ModelDir>,
 }
@@ -315,6 +319,13 @@ impl WaiterModel {
         let node = self.nodes.get_mut(&i).expect("queued node is live");
         node.state = WaiterState::Notified;
         Some(node.waker.take().expect("queued node has its waker"))
+    }
+
+    /// The `pick`-th live node id, if any.
+    fn pick(&self, pick: usize) -> Option<usize> {
+        let mut live: Vec<usize> = self.nodes.keys().copied().collect();
+        live.sort_unstable();
+        (!live.is_empty()).then(|| live[pick % live.len()])
     }
 }
 
@@ -328,8 +339,7 @@ fn readiness(r: u8) -> Readiness {
 
 fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
     let pool = waker_pool();
-    let mut ws = Waiters::new();
-    let mut dirs: Vec<Direction> = (0..DIRS).map(|_| Direction::new()).collect();
+    let dirs: Vec<Direction> = (0..DIRS).map(|_| Direction::new()).collect();
     let mut m = WaiterModel {
         nodes: HashMap::new(),
         dirs: (0..DIRS)
@@ -340,68 +350,63 @@ fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
             })
             .collect(),
     };
-    let mut keys: Vec<Key> = Vec::new();
+    let mut next_id = 0;
     let mut wakes = Vec::new();
     for op in ops {
         wakes.clear();
         let mut expect_wakes: Vec<usize> = Vec::new();
         match op {
-            WaiterOp::Enqueue { dir, waker } | WaiterOp::EnqueueFront { dir, waker } => {
-                let front = matches!(op, WaiterOp::EnqueueFront { .. });
-                let key = if front {
-                    ws.enqueue_front(&mut dirs[dir], &pool[waker])
-                } else {
-                    ws.enqueue(&mut dirs[dir], &pool[waker])
-                };
-                prop_assert!(!keys.contains(&key), "a key was handed out twice: {key:?}");
-                let i = keys.len();
-                keys.push(key);
+            WaiterOp::Enqueue { dir, waker } => {
+                let ticket = dirs[dir].enqueue(&pool[waker]);
+                prop_assert!(
+                    m.nodes.values().all(|n| n.dir != dir || n.ticket < ticket),
+                    "tickets must increase"
+                );
                 m.nodes.insert(
-                    i,
+                    next_id,
                     ModelNode {
                         dir,
+                        ticket,
                         state: WaiterState::Queued,
                         waker: Some(waker),
                     },
                 );
-                if front {
-                    m.dirs[dir].queue.push_front(i);
-                } else {
-                    m.dirs[dir].queue.push_back(i);
-                }
+                m.dirs[dir].queue.push_back(next_id);
+                next_id += 1;
             }
-            WaiterOp::Remove { pick } if !keys.is_empty() => {
-                let i = pick % keys.len();
-                let node = m.nodes.remove(&i);
-                // A stale key finds nothing whatever the direction; a live one is removed from
-                // its own direction (the only correct call).
-                let dir = node.map_or(i % DIRS, |n| n.dir);
-                if let Some(n) = node {
-                    if n.state == WaiterState::Queued {
-                        m.dirs[dir].queue.retain(|&q| q != i);
-                    }
+            WaiterOp::Requeue { pick, waker } => {
+                let Some(i) = m.pick(pick) else { continue };
+                let n = m.nodes[&i];
+                if n.state != WaiterState::Notified {
+                    continue;
                 }
-                prop_assert_eq!(
-                    ws.remove(&mut dirs[dir], keys[i]),
-                    node.map(|n| n.state),
-                    "remove of #{}",
-                    i
-                );
-                // A second remove finds nothing.
-                prop_assert_eq!(ws.remove(&mut dirs[dir], keys[i]), None);
+                dirs[n.dir].requeue(n.ticket, &pool[waker]);
+                let node = m.nodes.get_mut(&i).expect("live");
+                node.state = WaiterState::Queued;
+                node.waker = Some(waker);
+                // Back in arrival (ticket) order.
+                let nodes = &m.nodes;
+                let q = &mut m.dirs[n.dir].queue;
+                let at = q.partition_point(|j| nodes[j].ticket < n.ticket);
+                q.insert(at, i);
             }
-            WaiterOp::Refresh { pick, waker } if !keys.is_empty() => {
-                let i = pick % keys.len();
-                let expect = m.nodes.get_mut(&i).map(|n| {
-                    if n.state == WaiterState::Queued {
-                        n.waker = Some(waker);
-                    }
-                    n.state
-                });
-                prop_assert_eq!(ws.refresh(keys[i], &pool[waker]), expect, "refresh #{}", i);
+            WaiterOp::Remove { pick } => {
+                let Some(i) = m.pick(pick) else { continue };
+                let n = m.nodes.remove(&i).expect("live");
+                m.dirs[n.dir].queue.retain(|&q| q != i);
+                prop_assert_eq!(dirs[n.dir].remove(n.ticket), n.state, "remove of #{}", i);
+            }
+            WaiterOp::Refresh { pick, waker } => {
+                let Some(i) = m.pick(pick) else { continue };
+                let n = m.nodes.get_mut(&i).expect("live");
+                if n.state == WaiterState::Queued {
+                    n.waker = Some(waker);
+                }
+                let (dir, ticket, state) = (n.dir, n.ticket, n.state);
+                prop_assert_eq!(dirs[dir].refresh(ticket, &pool[waker]), state, "#{}", i);
             }
             WaiterOp::OnEdge { dir } => {
-                ws.on_edge(&mut dirs[dir], &mut wakes);
+                dirs[dir].on_edge(&mut wakes);
                 let had_poll = !m.dirs[dir].poll_wakers.is_empty();
                 expect_wakes.append(&mut m.dirs[dir].poll_wakers);
                 match m.notify_head(dir) {
@@ -413,7 +418,7 @@ fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
                 }
             }
             WaiterOp::NotifyAll { dir } => {
-                ws.notify_all(&mut dirs[dir], &mut wakes);
+                dirs[dir].notify_all(&mut wakes);
                 expect_wakes.append(&mut m.dirs[dir].poll_wakers);
                 while let Some(w) = m.notify_head(dir) {
                     expect_wakes.push(w);
@@ -421,7 +426,7 @@ fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
                 m.dirs[dir].readiness = Readiness::Ready;
             }
             WaiterOp::PassOn { dir } => {
-                ws.pass_on(&mut dirs[dir], &mut wakes);
+                wakes.extend(dirs[dir].pass_on());
                 match m.notify_head(dir) {
                     Some(w) => expect_wakes.push(w),
                     None => m.dirs[dir].readiness = Readiness::Ready,
@@ -434,60 +439,50 @@ fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
                 }
             }
             WaiterOp::SetReadiness { dir, readiness: r } => {
-                dirs[dir].readiness = readiness(r);
+                dirs[dir].readiness.set(readiness(r));
                 m.dirs[dir].readiness = readiness(r);
             }
             WaiterOp::Clear { dir } => {
-                // Queued waiters are freed without being woken; their keys go stale.
-                ws.clear(&mut dirs[dir]);
+                // Tear-down: queued waiters are dropped unwoken; their owners, if they ask,
+                // are told "notified" and just try their operation.
+                drop(dirs[dir].clear());
                 while let Some(i) = m.dirs[dir].queue.pop_front() {
-                    m.nodes.remove(&i);
+                    let n = m.nodes.get_mut(&i).expect("live");
+                    n.state = WaiterState::Notified;
+                    n.waker = None;
                 }
                 m.dirs[dir].poll_wakers.clear();
             }
-            // Remove/refresh with no key handed out yet.
-            _ => {}
         }
         prop_assert_eq!(ids(&pool, &wakes), expect_wakes, "wakes of {:?}", op);
-        prop_assert_eq!(ws.len(), m.nodes.len(), "live nodes after {:?}", op);
         for (d, md) in dirs.iter().zip(&m.dirs) {
-            prop_assert_eq!(d.readiness, md.readiness, "readiness after {:?}", op);
+            prop_assert_eq!(d.readiness.get(), md.readiness, "readiness after {:?}", op);
             prop_assert_eq!(d.has_queued(), !md.queue.is_empty(), "queue after {:?}", op);
         }
     }
     // Drain every queue edge by edge: the order must be the model's, to the last waiter.
-    for (dir, d) in dirs.iter_mut().enumerate() {
+    for (dir, d) in dirs.iter().enumerate() {
         loop {
-            wakes.clear();
-            ws.pass_on(d, &mut wakes);
+            let got: Vec<Waker> = d.pass_on().into_iter().collect();
             let Some(w) = m.notify_head(dir) else {
-                prop_assert!(wakes.is_empty());
+                prop_assert!(got.is_empty());
                 break;
             };
-            prop_assert_eq!(ids(&pool, &wakes), vec![w]);
+            prop_assert_eq!(ids(&pool, &got), vec![w]);
         }
         prop_assert!(!d.has_queued());
-        // Tear-down drops the poll wakers unwoken.
-        ws.clear(d);
-        m.dirs[dir].poll_wakers.clear();
+        drop(d.clear());
     }
-    // Every node, queued or notified, leaves through `remove`: none leaks.
-    for (i, key) in keys.iter().enumerate() {
-        let node = m.nodes.remove(&i);
-        let dir = node.map_or(0, |n| n.dir);
-        prop_assert_eq!(ws.remove(&mut dirs[dir], *key), node.map(|n| n.state));
-    }
-    prop_assert_eq!(ws.len(), 0, "waiter nodes leaked");
-    for d in &dirs {
-        prop_assert!(!d.has_queued());
+    // Every waiter left is notified now and leaves through `remove`.
+    for n in m.nodes.values() {
+        prop_assert_eq!(dirs[n.dir].remove(n.ticket), WaiterState::Notified);
     }
     // The emptied structure still works: a new waiter is queued and woken alone.
-    let k = ws.enqueue(&mut dirs[0], &pool[1]);
+    let k = dirs[0].enqueue(&pool[1]);
     wakes.clear();
-    ws.on_edge(&mut dirs[0], &mut wakes);
+    dirs[0].on_edge(&mut wakes);
     prop_assert_eq!(ids(&pool, &wakes), vec![1]);
-    prop_assert_eq!(ws.remove(&mut dirs[0], k), Some(WaiterState::Notified));
-    prop_assert_eq!(ws.len(), 0);
+    prop_assert_eq!(dirs[0].remove(k), WaiterState::Notified);
     Ok(())
 }
 

@@ -9,13 +9,14 @@
 //! `IN | OUT | RDHUP | PRI | ET` for ordinary fds, `IN | ET | EXCLUSIVE` for listening sockets, whose
 //! accept queue any registrant may serve (see "Registration policy" in the crate docs).
 
+use std::cell::Cell;
 use std::io;
-use std::marker::PhantomData;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use super::waiters::{Direction, Readiness, WaiterState};
+use super::waiters::{Direction, Readiness, Ticket, WaiterState};
 use super::{Reactor, coop, with};
 use crate::slab::Key;
 use crate::sys::epoll::{ET, EXCLUSIVE, IN, OUT, PRI, RDHUP};
@@ -31,21 +32,31 @@ pub(crate) enum Dir {
     Write = 1,
 }
 
-pub(crate) struct Slot {
-    /// The fd the epoll entry is (or will be) keyed under.
-    fd: RawFd,
+/// A registration's state, shared (`Rc`) by the reactor's slot, which routes epoll events to
+/// it, and by the I/O object, which reads and updates it on every operation without borrowing
+/// the reactor.
+pub(crate) struct IoState {
+    /// The slot in the reactor: `epoll_event.data`, and the key to deregister with.
+    key: Key,
+    /// The fd the epoll entry is (or will be) keyed under (a listener's may move to a dup).
+    fd: Cell<RawFd>,
     listener: bool,
-    /// The reactor epoch in which `EPOLL_CTL_ADD` was done; 0 if it was not.
-    added_epoch: u32,
+    /// In the current epoll instance (reset in a fork child, which gets a fresh instance).
+    added: Cell<bool>,
     dirs: [Direction; 2],
-    /// For a listener: its identity and every fd (dups) sharing this slot.
-    shared: Option<(FileId, Vec<RawFd>)>,
 }
 
-impl Slot {
-    pub(super) fn dirs_mut(&mut self) -> &mut [Direction; 2] {
-        &mut self.dirs
+impl IoState {
+    pub(super) fn dirs(&self) -> &[Direction; 2] {
+        &self.dirs
     }
+}
+
+/// The reactor's record of a registration.
+pub(crate) struct Slot {
+    pub(super) state: Rc<IoState>,
+    /// For a listener: its identity and every fd (dups) sharing this slot.
+    shared: Option<(FileId, Vec<RawFd>)>,
 }
 
 /// How an operation went, as far as readiness is concerned.
@@ -61,7 +72,8 @@ pub(crate) enum Outcome {
 }
 
 enum Begin {
-    Try { notified: bool },
+    /// Try the operation; `Some(ticket)` if this waiter was notified (holds the baton).
+    Try(Option<Ticket>),
     Pending,
 }
 
@@ -80,69 +92,71 @@ fn unsupported(what: &str) -> io::Error {
 }
 
 impl Reactor {
-    fn register(&mut self, fd: RawFd, kind: FileKind, id: FileId) -> Key {
+    fn register(&mut self, fd: RawFd, kind: FileKind, id: FileId) -> Rc<IoState> {
         self.stats.registrations += 1;
         self.stats.registered_fds += 1;
-        if kind == FileKind::Listener {
+        let listener = kind == FileKind::Listener;
+        if listener {
             if let Some(&(_, key)) = self.listeners.iter().find(|(i, _)| *i == id) {
                 if let Some(slot) = self.slots.get_mut(key) {
                     if let Some((_, fds)) = &mut slot.shared {
                         fds.push(fd);
-                        return key;
+                        return slot.state.clone();
                     }
                 }
             }
         }
-        let listener = kind == FileKind::Listener;
-        let key = self.slots.insert(Slot {
-            fd,
+        let key = self.slots.next_key();
+        let state = Rc::new(IoState {
+            key,
+            fd: Cell::new(fd),
             listener,
-            added_epoch: 0,
+            added: Cell::new(false),
             dirs: [Direction::new(), Direction::new()],
+        });
+        let inserted = self.slots.insert(Slot {
+            state: state.clone(),
             shared: listener.then(|| (id, vec![fd])),
         });
+        debug_assert_eq!(inserted, key);
         if listener {
             self.listeners.push((id, key));
         }
-        key
+        state
     }
 
-    /// Makes sure the slot is in the current epoll instance.
-    fn ensure_added(&mut self, key: Key) -> io::Result<()> {
-        // Fast path without the fork check: if this process is a fork child not yet noticed,
-        // the next turn notices, and wakes every waiter to retry, which re-adds the fd there.
-        if self.slots.get(key).ok_or_else(stale)?.added_epoch == self.epoch {
+    /// Makes sure the registration is in the current epoll instance.
+    fn ensure_added(&mut self, state: &IoState) -> io::Result<()> {
+        self.check_sys()?;
+        if state.added.get() {
             return Ok(());
         }
-        self.check_sys()?;
-        let epoch = self.epoch;
-        let slot = self.slots.get_mut(key).ok_or_else(stale)?;
-        if slot.added_epoch == epoch {
-            return Ok(());
+        if self.slots.get(state.key).is_none() {
+            return Err(stale());
         }
         let Some(sys) = &self.sys else {
             unreachable!("geode: check_sys leaves the epoll instance in place")
         };
-        let data = key.to_u64();
-        let res = if slot.listener {
+        let (fd, data) = (state.fd.get(), state.key.to_u64());
+        let res = if state.listener {
             let exclusive = !NO_EXCLUSIVE.load(Ordering::Relaxed);
             let flags = IN | ET | if exclusive { EXCLUSIVE } else { 0 };
             self.stats.epoll_ctl_calls += 1;
-            match sys.epoll.add(slot.fd, flags, data) {
+            match sys.epoll.add(fd, flags, data) {
                 Err(e) if exclusive && e.raw_os_error() == Some(libc_einval()) => {
                     NO_EXCLUSIVE.store(true, Ordering::Relaxed);
                     self.stats.epoll_ctl_calls += 1;
-                    sys.epoll.add(slot.fd, IN | ET, data)
+                    sys.epoll.add(fd, IN | ET, data)
                 }
                 other => other,
             }
         } else {
             self.stats.epoll_ctl_calls += 1;
-            sys.epoll.add(slot.fd, IN | OUT | RDHUP | PRI | ET, data)
+            sys.epoll.add(fd, IN | OUT | RDHUP | PRI | ET, data)
         };
         match res {
             Ok(()) => {
-                slot.added_epoch = epoch;
+                state.added.set(true);
                 Ok(())
             }
             Err(e) if e.raw_os_error() == Some(libc_eperm()) => Err(unsupported("this descriptor")),
@@ -155,15 +169,17 @@ impl Reactor {
         }
     }
 
-    fn deregister(&mut self, key: Key, fd: RawFd) {
+    /// Removes `fd`'s use of the registration. `true` if the registration is gone (its
+    /// waiters are for the caller to clear, outside the reactor's borrow).
+    fn deregister(&mut self, state: &IoState, fd: RawFd) -> bool {
         // A fork child must not touch the parent's epoll instance: swap it out first. (With no
         // epoll instance yet, nothing was added and there is nothing to check.)
         if self.sys.is_some() {
             let _ = self.check_sys();
         }
-        let epoch = self.epoch;
+        let key = state.key;
         let Some(slot) = self.slots.get_mut(key) else {
-            return;
+            return false;
         };
         self.stats.registered_fds -= 1;
         if let Some((_, fds)) = &mut slot.shared {
@@ -172,53 +188,43 @@ impl Reactor {
                 fds.swap_remove(pos);
             }
             if fds.contains(&fd) {
-                return;
+                return false;
             }
             if let Some(&heir) = fds.first() {
                 // Other dups still use this listener slot. If the epoll entry is keyed under
                 // the fd being closed, move it to a surviving dup (DEL then ADD; the ADD
                 // reports any connection already queued, so no wakeup is lost).
-                if slot.fd == fd {
-                    slot.fd = heir;
-                    if slot.added_epoch == epoch {
-                        slot.added_epoch = 0;
+                if state.fd.get() == fd {
+                    state.fd.set(heir);
+                    if state.added.replace(false) {
                         if let Some(sys) = &self.sys {
                             self.stats.epoll_ctl_calls += 1;
                             let _ = sys.epoll.delete(fd);
                         }
-                        if let Err(e) = self.ensure_added(key) {
+                        if self.ensure_added(state).is_err() {
                             // Wake the acceptors so they see the error on their next try.
-                            let _ = e;
-                            self.notify_all_of(key);
+                            for d in &state.dirs {
+                                d.notify_all(&mut self.deferred);
+                            }
                         }
                     }
                 }
-                return;
+                return false;
             }
         }
-        if slot.added_epoch == epoch {
+        if state.added.replace(false) {
             if let Some(sys) = &self.sys {
                 self.stats.epoll_ctl_calls += 1;
                 // ENOENT/EBADF mean the fd already left the set (closed under us): nothing to do.
                 let _ = sys.epoll.delete(fd);
             }
         }
-        if let Some(mut slot) = self.slots.remove(key) {
-            for d in &mut slot.dirs {
-                self.waiters.clear(d);
-            }
+        if let Some(slot) = self.slots.remove(key) {
             if let Some((id, _)) = slot.shared {
                 self.listeners.retain(|(i, _)| *i != id);
             }
         }
-    }
-
-    fn notify_all_of(&mut self, key: Key) {
-        if let Some(slot) = self.slots.get_mut(key) {
-            for d in &mut slot.dirs {
-                self.waiters.notify_all(d, &mut self.deferred);
-            }
-        }
+        true
     }
 
     /// Creates the epoll instance and doorbell on first use; in a fork child, replaces them.
@@ -265,7 +271,6 @@ impl Reactor {
         };
         sys.epoll.replace_after_fork()?;
         sys.fork = crate::sys::process::fork_stamp();
-        self.epoch = self.epoch.wrapping_add(1).max(1);
         let unpark = self.unpark_shared().clone();
         if let (Some(efd), Some(sys)) = (unpark.eventfd(), &self.sys) {
             efd.replace_after_fork()?;
@@ -275,163 +280,133 @@ impl Reactor {
                 .add(efd.as_raw_fd(), IN, super::driver::UNPARK_TAG)?;
         }
         for key in self.slots.keys() {
-            if let Some(slot) = self.slots.get_mut(key) {
-                for d in &mut slot.dirs {
-                    self.waiters.notify_all(d, &mut self.deferred);
-                    d.readiness = Readiness::Unknown;
+            if let Some(slot) = self.slots.get(key) {
+                slot.state.added.set(false);
+                for d in &slot.state.dirs {
+                    d.notify_all(&mut self.deferred);
+                    d.readiness.set(Readiness::Unknown);
                 }
             }
         }
         Ok(())
     }
+}
 
-    fn begin(
-        &mut self,
-        key: Key,
-        dir: Dir,
-        waiter: Option<&mut WaitSlot>,
-        cx: &mut Context<'_>,
-    ) -> io::Result<Begin> {
-        let slot = self.slots.get_mut(key).ok_or_else(stale)?;
-        let d = &mut slot.dirs[dir as usize];
-        if let Some(w) = waiter {
-            if let Some(wk) = w.waiter {
-                match self.waiters.refresh(wk, cx.waker()) {
-                    Some(WaiterState::Queued) => return Ok(Begin::Pending),
-                    Some(WaiterState::Notified) => {
-                        if coop::poll_proceed(cx).is_pending() {
-                            return Ok(Begin::Pending);
-                        }
-                        self.waiters.remove(d, wk);
-                        w.waiter = None;
-                        return Ok(Begin::Try { notified: true });
+impl IoState {
+    /// Adds the fd to epoll if it is not there yet (first wait, or first wait after a fork).
+    fn ensure_added(&self) -> io::Result<()> {
+        if self.added.get() {
+            return Ok(());
+        }
+        super::try_with(|r| r.ensure_added(self)).unwrap_or_else(|| Err(stale()))
+    }
+
+    fn begin(&self, dir: Dir, waiter: Option<&mut WaitSlot>, cx: &mut Context<'_>) -> Begin {
+        let d = &self.dirs[dir as usize];
+        let Some(w) = waiter else {
+            if d.readiness.get() != Readiness::NotReady {
+                return proceed(cx, Begin::Try(None));
+            }
+            d.add_poll_waker(cx.waker());
+            return Begin::Pending;
+        };
+        if let Some(ticket) = w.ticket {
+            match d.refresh(ticket, cx.waker()) {
+                WaiterState::Queued => return Begin::Pending,
+                WaiterState::Notified => {
+                    if coop::poll_proceed(cx).is_pending() {
+                        return Begin::Pending;
                     }
-                    None => w.waiter = None,
+                    w.ticket = None;
+                    return Begin::Try(Some(ticket));
                 }
             }
-            if d.readiness != Readiness::NotReady {
-                if coop::poll_proceed(cx).is_pending() {
-                    return Ok(Begin::Pending);
-                }
-                return Ok(Begin::Try { notified: false });
-            }
-            w.waiter = Some(self.waiters.enqueue(d, cx.waker()));
-            return Ok(Begin::Pending);
         }
-        if d.readiness != Readiness::NotReady {
-            if coop::poll_proceed(cx).is_pending() {
-                return Ok(Begin::Pending);
-            }
-            return Ok(Begin::Try { notified: false });
+        if d.readiness.get() != Readiness::NotReady {
+            return proceed(cx, Begin::Try(None));
         }
-        d.add_poll_waker(cx.waker());
-        Ok(Begin::Pending)
+        w.ticket = Some(d.enqueue(cx.waker()));
+        Begin::Pending
     }
 
     /// Records an operation's outcome. `Ok(true)`: the caller must return `Pending` (it is
     /// queued for the next edge).
-    #[allow(clippy::too_many_arguments)]
     fn finish(
-        &mut self,
-        key: Key,
+        &self,
         dir: Dir,
         waiter: Option<&mut WaitSlot>,
         cx: &mut Context<'_>,
-        notified: bool,
+        notified: Option<Ticket>,
         outcome: Outcome,
-        wakes: &mut Vec<Waker>,
     ) -> io::Result<bool> {
+        let d = &self.dirs[dir as usize];
         let outcome = match outcome {
-            Outcome::Drained
-                if self
-                    .slots
-                    .get_mut(key)
-                    .is_some_and(|s| s.dirs[dir as usize].short_not_drained) =>
-            {
-                Outcome::Progress
-            }
+            Outcome::Drained if d.short_not_drained.get() => Outcome::Progress,
             o => o,
         };
         match outcome {
             Outcome::WouldBlock => {
-                if let Err(e) = self.ensure_added(key) {
-                    if notified {
-                        self.pass_on(key, dir, wakes);
+                if let Err(e) = self.ensure_added() {
+                    if notified.is_some() {
+                        wake(d.pass_on());
                     }
                     return Err(e);
                 }
-                let slot = self.slots.get_mut(key).ok_or_else(stale)?;
-                let d = &mut slot.dirs[dir as usize];
-                d.readiness = Readiness::NotReady;
-                match waiter {
+                d.readiness.set(Readiness::NotReady);
+                match (waiter, notified) {
                     // A waiter that was notified (it was first in line) keeps its place.
-                    Some(w) if notified => {
-                        w.waiter = Some(self.waiters.enqueue_front(d, cx.waker()))
+                    (Some(w), Some(ticket)) => {
+                        d.requeue(ticket, cx.waker());
+                        w.ticket = Some(ticket);
                     }
-                    Some(w) => w.waiter = Some(self.waiters.enqueue(d, cx.waker())),
-                    None => d.add_poll_waker(cx.waker()),
+                    (Some(w), None) => w.ticket = Some(d.enqueue(cx.waker())),
+                    (None, _) => d.add_poll_waker(cx.waker()),
                 }
                 Ok(true)
             }
             Outcome::Drained => {
                 coop::consume();
                 // NotReady promises an edge will come, which needs the fd in epoll. If adding it
-                // fails, stay Unknown: the next operation tries its syscall and sees the error.
-                if self.ensure_added(key).is_ok() {
-                    if let Some(slot) = self.slots.get_mut(key) {
-                        slot.dirs[dir as usize].readiness = Readiness::NotReady;
-                    }
+                // fails, stay as is: the next operation tries its syscall and sees the error.
+                if self.ensure_added().is_ok() {
+                    d.readiness.set(Readiness::NotReady);
                 }
                 Ok(false)
             }
             Outcome::Progress => {
                 coop::consume();
-                if notified {
-                    self.pass_on(key, dir, wakes);
+                if notified.is_some() {
+                    wake(d.pass_on());
                 }
                 Ok(false)
             }
         }
     }
 
-    fn pass_on(&mut self, key: Key, dir: Dir, wakes: &mut Vec<Waker>) {
-        if let Some(slot) = self.slots.get_mut(key) {
-            self.waiters.pass_on(&mut slot.dirs[dir as usize], wakes);
-        }
-    }
-
     /// `readable()`/`writable()`: Ready once an edge has been seen (or passed on).
     fn poll_ready(
-        &mut self,
-        key: Key,
+        &self,
         dir: Dir,
         waiter: Option<&mut WaitSlot>,
         cx: &mut Context<'_>,
-        wakes: &mut Vec<Waker>,
     ) -> Poll<io::Result<()>> {
-        let slot = match self.slots.get_mut(key) {
-            Some(s) => s,
-            None => return Poll::Ready(Err(stale())),
-        };
-        let d = &mut slot.dirs[dir as usize];
+        let d = &self.dirs[dir as usize];
         let mut waiter = waiter;
         if let Some(w) = waiter.as_deref_mut() {
-            if let Some(wk) = w.waiter {
-                match self.waiters.refresh(wk, cx.waker()) {
-                    Some(WaiterState::Queued) => return Poll::Pending,
-                    Some(WaiterState::Notified) => {
+            if let Some(ticket) = w.ticket {
+                match d.refresh(ticket, cx.waker()) {
+                    WaiterState::Queued => return Poll::Pending,
+                    WaiterState::Notified => {
                         // Readiness is handed to the caller, who may or may not use it: pass
                         // it on too, so nobody behind us can hang on an unconsumed edge.
-                        self.waiters.remove(d, wk);
-                        w.waiter = None;
-                        self.waiters.pass_on(d, wakes);
+                        w.ticket = None;
+                        wake(d.pass_on());
                         return Poll::Ready(Ok(()));
                     }
-                    None => w.waiter = None,
                 }
             }
         }
-        match d.readiness {
+        match d.readiness.get() {
             Readiness::Ready => {
                 if coop::poll_proceed(cx).is_pending() {
                     return Poll::Pending;
@@ -441,32 +416,33 @@ impl Reactor {
             }
             Readiness::Unknown => {
                 // Not in epoll yet: add it; the ADD reports current readiness as an edge.
-                if let Err(e) = self.ensure_added(key) {
+                if let Err(e) = self.ensure_added() {
                     return Poll::Ready(Err(e));
                 }
             }
             Readiness::NotReady => {}
         }
-        let slot = match self.slots.get_mut(key) {
-            Some(s) => s,
-            None => return Poll::Ready(Err(stale())),
-        };
-        let d = &mut slot.dirs[dir as usize];
-        d.readiness = Readiness::NotReady;
+        d.readiness.set(Readiness::NotReady);
         match waiter {
-            Some(w) => w.waiter = Some(self.waiters.enqueue(d, cx.waker())),
+            Some(w) => w.ticket = Some(d.enqueue(cx.waker())),
             None => d.add_poll_waker(cx.waker()),
         }
         Poll::Pending
     }
+}
 
-    fn drop_waiter(&mut self, key: Key, dir: Dir, wk: Key, wakes: &mut Vec<Waker>) {
-        if let Some(slot) = self.slots.get_mut(key) {
-            let d = &mut slot.dirs[dir as usize];
-            if self.waiters.remove(d, wk) == Some(WaiterState::Notified) {
-                self.waiters.pass_on(d, wakes);
-            }
-        }
+/// `then`, unless the task's coop budget is spent (then `Pending`, the task re-woken).
+fn proceed(cx: &mut Context<'_>, then: Begin) -> Begin {
+    if coop::poll_proceed(cx).is_pending() {
+        Begin::Pending
+    } else {
+        then
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
     }
 }
 
@@ -498,24 +474,22 @@ fn attempt<R>(
     (res, outcome)
 }
 
-/// What `poll_io` returns, given `finish`'s verdict on the attempt.
-fn conclude<R>(wait: io::Result<bool>, res: io::Result<R>) -> Poll<io::Result<R>> {
-    match wait {
-        Ok(true) => Poll::Pending,
-        Ok(false) => Poll::Ready(res),
-        Err(e) => Poll::Ready(Err(e)),
-    }
-}
-
 /// An fd's registration with this thread's reactor. Deregisters on drop, which must happen
 /// before the fd is closed (field order in the owners sees to it).
 ///
-/// Thread-bound: the slot lives in this thread's reactor.
-#[derive(Debug)]
+/// Thread-bound (`Rc`): the registration lives in this thread's reactor.
 pub(crate) struct Registration {
-    key: Key,
+    state: Rc<IoState>,
     fd: RawFd,
-    _thread_bound: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("fd", &self.fd)
+            .field("added", &self.state.added.get())
+            .finish()
+    }
 }
 
 impl Registration {
@@ -531,29 +505,22 @@ impl Registration {
             _ => {}
         }
         crate::sys::fd::set_nonblocking(raw)?;
-        let key = with(|r| r.register(raw, kind, id));
-        Ok(Registration {
-            key,
-            fd: raw,
-            _thread_bound: PhantomData,
-        })
+        let state = with(|r| r.register(raw, kind, id));
+        Ok(Registration { state, fd: raw })
     }
 
     /// Registers a socket geode created itself (non-blocking already, kind known): no syscall.
     pub(crate) fn new_socket(fd: BorrowedFd<'_>) -> Registration {
         use std::os::fd::AsRawFd;
         let raw = fd.as_raw_fd();
-        let key = with(|r| r.register(raw, FileKind::Socket, (0, 0)));
-        Registration {
-            key,
-            fd: raw,
-            _thread_bound: PhantomData,
-        }
+        let state = with(|r| r.register(raw, FileKind::Socket, (0, 0)));
+        Registration { state, fd: raw }
     }
 
     /// Runs `op` if the direction may be ready; on `WouldBlock`, queues for the next edge and
-    /// returns `Pending` (the caller polls again when woken). `drained` tells, from a successful result, whether the fd is
-    /// now drained (a short read or write on a stream socket).
+    /// returns `Pending` (the caller polls again when woken). `drained` tells, from a
+    /// successful result, whether the fd is now drained (a short read or write on a stream
+    /// socket). Nothing is borrowed while `op` runs: it may be user code that re-enters.
     pub(crate) fn poll_io<R>(
         &self,
         dir: Dir,
@@ -562,44 +529,16 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
-        let begin = with(|r| r.begin(self.key, dir, waiter.as_deref_mut(), cx));
-        let notified = match begin {
-            Ok(Begin::Try { notified }) => notified,
-            Ok(Begin::Pending) => return Poll::Pending,
-            Err(e) => return Poll::Ready(Err(e)),
+        let notified = match self.state.begin(dir, waiter.as_deref_mut(), cx) {
+            Begin::Try(notified) => notified,
+            Begin::Pending => return Poll::Pending,
         };
         let (res, outcome) = attempt(&mut op, &drained);
-        let mut wakes = Vec::new();
-        let wait = with(|r| r.finish(self.key, dir, waiter, cx, notified, outcome, &mut wakes));
-        wakes.into_iter().for_each(Waker::wake);
-        conclude(wait, res)
-    }
-
-    /// [`poll_io`](Self::poll_io) for an `op` that cannot re-enter the reactor (a plain
-    /// syscall on a socket geode owns, never user code): it runs inside the same reactor
-    /// borrow as the readiness bookkeeping, saving a second thread-local borrow per operation.
-    pub(crate) fn poll_io_syscall<R>(
-        &self,
-        dir: Dir,
-        cx: &mut Context<'_>,
-        waiter: Option<&mut WaitSlot>,
-        mut op: impl FnMut() -> io::Result<R>,
-        drained: impl Fn(&R) -> bool,
-    ) -> Poll<io::Result<R>> {
-        let mut wakes = Vec::new();
-        let mut waiter = waiter;
-        let out = with(|r| {
-            let notified = match r.begin(self.key, dir, waiter.as_deref_mut(), cx) {
-                Ok(Begin::Try { notified }) => notified,
-                Ok(Begin::Pending) => return Poll::Pending,
-                Err(e) => return Poll::Ready(Err(e)),
-            };
-            let (res, outcome) = attempt(&mut op, &drained);
-            let wait = r.finish(self.key, dir, waiter, cx, notified, outcome, &mut wakes);
-            conclude(wait, res)
-        });
-        wakes.into_iter().for_each(Waker::wake);
-        out
+        match self.state.finish(dir, waiter, cx, notified, outcome) {
+            Ok(true) => Poll::Pending,
+            Ok(false) => Poll::Ready(res),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     /// Ready when the direction is (probably) ready; see `Async::readable`.
@@ -609,44 +548,46 @@ impl Registration {
         cx: &mut Context<'_>,
         waiter: Option<&mut WaitSlot>,
     ) -> Poll<io::Result<()>> {
-        let mut wakes = Vec::new();
-        let res = with(|r| r.poll_ready(self.key, dir, waiter, cx, &mut wakes));
-        wakes.into_iter().for_each(Waker::wake);
-        res
+        self.state.poll_ready(dir, waiter, cx)
     }
 
     /// A queue slot for one future-style operation in direction `dir`.
     pub(crate) fn waiter(&self, dir: Dir) -> WaitSlot {
         WaitSlot {
-            reg: self.key,
+            state: self.state.clone(),
             dir,
-            waiter: None,
+            ticket: None,
         }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let (key, fd) = (self.key, self.fd);
-        let _ = super::try_with(|r| r.deregister(key, fd));
+        let gone = super::try_with(|r| r.deregister(&self.state, self.fd));
+        if gone == Some(true) {
+            // Dropped here, outside the reactor's borrow: a waker's drop is foreign code.
+            for d in &self.state.dirs {
+                drop(d.clear());
+            }
+        }
     }
 }
 
-/// One future's place in a direction's FIFO queue. Dropping it leaves the queue in O(1), and
-/// passes readiness on if it had been woken and not used it.
+/// One future's place in a direction's FIFO queue. Dropping it leaves the queue, and passes
+/// readiness on if it had been woken and not used it.
 pub(crate) struct WaitSlot {
-    reg: Key,
+    state: Rc<IoState>,
     dir: Dir,
-    waiter: Option<Key>,
+    ticket: Option<Ticket>,
 }
 
 impl Drop for WaitSlot {
     fn drop(&mut self) {
-        if let Some(wk) = self.waiter.take() {
-            let mut wakes = Vec::new();
-            let (reg, dir) = (self.reg, self.dir);
-            let _ = super::try_with(|r| r.drop_waiter(reg, dir, wk, &mut wakes));
-            wakes.into_iter().for_each(Waker::wake);
+        if let Some(ticket) = self.ticket.take() {
+            let d = &self.state.dirs[self.dir as usize];
+            if d.remove(ticket) == WaiterState::Notified {
+                wake(d.pass_on());
+            }
         }
     }
 }

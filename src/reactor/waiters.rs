@@ -7,22 +7,28 @@
 //!   - `Ready`: an edge arrived that no waiter consumed, or a waiter passed readiness on.
 //!   - `NotReady`: the last try got `EAGAIN` (or a short read/write drained the fd). Implies the
 //!     fd is registered in the current epoll instance, so an edge will come.
-//! - a FIFO queue of future-style waiters (`read_with`, `readable`, `accept`, ...), each a node
-//!   in a reactor-wide slab linked by index, so a dropped waiter leaves in O(1);
-//! - `poll_wakers`: the wakers of `poll_*` callers, which have nowhere to keep a queue node.
+//! - a FIFO queue of future-style waiters (`read_with`, `readable`, `accept`, ...). A waiter is
+//!   known by its [`Ticket`], handed out in arrival order, and the queue is kept sorted by
+//!   ticket. The first waiter lives inline: the common case (one task per direction) touches
+//!   no heap and no shared slab;
+//! - `poll_wakers`: the wakers of `poll_*` callers, which have nowhere to keep a ticket.
 //!
-//! Waiter states: `Queued` (in the list, waiting for an edge) and `Notified` (popped and woken:
-//! it holds the "baton"). A notified waiter that makes progress passes the baton to the next
-//! waiter (or sets `Ready` if none); one that gets `EAGAIN` drops it (the fd is drained, the
-//! next edge will wake the new head); one that is dropped unused passes it on. An edge wakes the
-//! head waiter and every poll waker; with poll wakers present it also sets `Ready`, since they
-//! have no notified state of their own and must try their syscall.
+//! Waiter states: `Queued` (in the queue, waiting for an edge) and `Notified` (popped and woken:
+//! it holds the "baton"). A ticket that is not in the queue was notified: its owner tries its
+//! operation. A notified waiter that makes progress passes the baton to the next waiter (or
+//! sets `Ready` if none); one that gets `EAGAIN` goes back into the queue with its old ticket,
+//! so it keeps its place (the fd is drained, the next edge will wake the head); one that is
+//! dropped unused passes it on. An edge wakes the head waiter and every poll waker; with poll
+//! wakers present it also sets `Ready`, since they have no notified state of their own and must
+//! try their syscall.
+//!
+//! Readiness lives in `Cell`s, so the common operation (the fd may be ready, no ticket held)
+//! reads it without borrowing the queue. No borrow of a queue is held while a waker is woken
+//! or any other code runs: notified wakers are handed out to be woken by the caller.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::task::Waker;
-
-use crate::slab::{Key, Slab};
-
-const NIL: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Readiness {
@@ -37,185 +43,229 @@ pub(crate) enum WaiterState {
     Notified,
 }
 
-pub(crate) struct Node {
-    waker: Option<Waker>,
-    state: WaiterState,
-    prev: u32,
-    next: u32,
+/// A waiter's place in line. Unique per direction, increasing with arrival.
+pub(crate) type Ticket = u64;
+
+struct Entry {
+    ticket: Ticket,
+    waker: Waker,
+}
+
+/// What only crowded directions need: waiters after the first, and poll wakers.
+#[derive(Default)]
+struct Overflow {
+    rest: VecDeque<Entry>,
+    poll_wakers: Vec<Waker>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// The oldest queued waiter; `None` only if nobody is queued.
+    head: Option<Entry>,
+    next_ticket: Ticket,
+    /// Allocated on first need and kept (a direction that was crowded once may be again).
+    overflow: Option<Box<Overflow>>,
+}
+
+/// The waiters of a torn-down direction, dropped (unwoken) by whoever holds this.
+pub(crate) struct Cleared {
+    _head: Option<Entry>,
+    _overflow: Option<Box<Overflow>>,
 }
 
 pub(crate) struct Direction {
-    pub(crate) readiness: Readiness,
+    pub(crate) readiness: Cell<Readiness>,
     /// Sticky: a hangup (EPOLLRDHUP/EPOLLHUP) or urgent data (EPOLLPRI) was seen, so a short
     /// transfer no longer proves the fd drained (EOF, or data past the urgent mark, is still
     /// queued and no further edge will announce it).
-    pub(crate) short_not_drained: bool,
-    head: u32,
-    tail: u32,
-    poll_wakers: Vec<Waker>,
+    pub(crate) short_not_drained: Cell<bool>,
+    queue: RefCell<Queue>,
+}
+
+impl Queue {
+    fn overflow(&mut self) -> &mut Overflow {
+        self.overflow.get_or_insert_with(Box::default)
+    }
+
+    fn rest(&self) -> Option<&VecDeque<Entry>> {
+        self.overflow.as_deref().map(|o| &o.rest)
+    }
+
+    /// Where `ticket` is queued: `Some(None)` at the head, `Some(Some(i))` at `rest[i]`.
+    fn find(&self, ticket: Ticket) -> Option<Option<usize>> {
+        let head = self.head.as_ref()?;
+        if head.ticket == ticket {
+            return Some(None);
+        }
+        let rest = self.rest()?;
+        rest.binary_search_by_key(&ticket, |e| e.ticket)
+            .ok()
+            .map(Some)
+    }
+
+    /// Inserts in ticket order.
+    fn insert(&mut self, entry: Entry) {
+        match &mut self.head {
+            None => self.head = Some(entry),
+            Some(head) if entry.ticket < head.ticket => {
+                let old = std::mem::replace(head, entry);
+                self.overflow().rest.push_front(old);
+            }
+            Some(_) => {
+                let rest = &mut self.overflow().rest;
+                let at = rest.partition_point(|e| e.ticket < entry.ticket);
+                rest.insert(at, entry);
+            }
+        }
+    }
+
+    fn pop_head(&mut self) -> Option<Entry> {
+        let head = self.head.take()?;
+        self.head = self.overflow.as_mut().and_then(|o| o.rest.pop_front());
+        Some(head)
+    }
 }
 
 impl Direction {
     pub(crate) const fn new() -> Direction {
         Direction {
-            readiness: Readiness::Unknown,
-            short_not_drained: false,
-            head: NIL,
-            tail: NIL,
-            poll_wakers: Vec::new(),
+            readiness: Cell::new(Readiness::Unknown),
+            short_not_drained: Cell::new(false),
+            queue: RefCell::new(Queue {
+                head: None,
+                next_ticket: 0,
+                overflow: None,
+            }),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn has_queued(&self) -> bool {
-        self.head != NIL
+        self.queue.borrow().head.is_some()
+    }
+
+    /// Queues a new waiter at the tail.
+    pub(crate) fn enqueue(&self, waker: &Waker) -> Ticket {
+        let mut q = self.queue.borrow_mut();
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        let entry = Entry {
+            ticket,
+            waker: waker.clone(),
+        };
+        match q.head {
+            None => q.head = Some(entry),
+            Some(_) => q.overflow().rest.push_back(entry),
+        }
+        ticket
+    }
+
+    /// Puts a notified waiter that got `EAGAIN` back in line, in its old place.
+    pub(crate) fn requeue(&self, ticket: Ticket, waker: &Waker) {
+        self.queue.borrow_mut().insert(Entry {
+            ticket,
+            waker: waker.clone(),
+        });
+    }
+
+    /// The state of a waiter; refreshes the waker of a queued one.
+    pub(crate) fn refresh(&self, ticket: Ticket, waker: &Waker) -> WaiterState {
+        let mut q = self.queue.borrow_mut();
+        let entry = match q.find(ticket) {
+            None => return WaiterState::Notified,
+            Some(None) => q.head.as_mut(),
+            Some(Some(i)) => q.overflow.as_mut().and_then(|o| o.rest.get_mut(i)),
+        };
+        if let Some(e) = entry {
+            if !e.waker.will_wake(waker) {
+                e.waker = waker.clone();
+            }
+        }
+        WaiterState::Queued
+    }
+
+    /// Takes a waiter out of line. Returns the state it was in.
+    pub(crate) fn remove(&self, ticket: Ticket) -> WaiterState {
+        let mut q = self.queue.borrow_mut();
+        let removed = match q.find(ticket) {
+            None => return WaiterState::Notified,
+            Some(None) => q.pop_head(),
+            Some(Some(i)) => q.overflow.as_mut().and_then(|o| o.rest.remove(i)),
+        };
+        // The waker is dropped after the borrow ends (its drop is code we do not control).
+        drop(q);
+        drop(removed);
+        WaiterState::Queued
     }
 
     /// Records the waker of a `poll_*` caller (once per task).
-    pub(crate) fn add_poll_waker(&mut self, waker: &Waker) {
-        if !self.poll_wakers.iter().any(|w| w.will_wake(waker)) {
-            self.poll_wakers.push(waker.clone());
+    pub(crate) fn add_poll_waker(&self, waker: &Waker) {
+        let mut q = self.queue.borrow_mut();
+        let wakers = &mut q.overflow().poll_wakers;
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
         }
     }
-}
 
-/// The reactor-wide store of waiter nodes.
-pub(crate) struct Waiters {
-    nodes: Slab<Node>,
-}
-
-impl Waiters {
-    pub(crate) const fn new() -> Waiters {
-        Waiters { nodes: Slab::new() }
+    /// Pops the head waiter (now notified) and hands out its waker.
+    fn notify_head(&self) -> Option<Waker> {
+        self.queue.borrow_mut().pop_head().map(|e| e.waker)
     }
 
-    /// Appends a new waiter at the tail of `dir`'s queue.
-    pub(crate) fn enqueue(&mut self, dir: &mut Direction, waker: &Waker) -> Key {
-        let key = self.nodes.insert(Node {
-            waker: Some(waker.clone()),
-            state: WaiterState::Queued,
-            prev: dir.tail,
-            next: NIL,
-        });
-        if dir.tail == NIL {
-            dir.head = key.index();
-        } else {
-            self.nodes.at_mut(dir.tail).next = key.index();
-        }
-        dir.tail = key.index();
-        key
-    }
-
-    /// Puts a new waiter at the head of `dir`'s queue: for a notified waiter that got
-    /// `EAGAIN`, which keeps its place in line.
-    pub(crate) fn enqueue_front(&mut self, dir: &mut Direction, waker: &Waker) -> Key {
-        let key = self.nodes.insert(Node {
-            waker: Some(waker.clone()),
-            state: WaiterState::Queued,
-            prev: NIL,
-            next: dir.head,
-        });
-        if dir.head == NIL {
-            dir.tail = key.index();
-        } else {
-            self.nodes.at_mut(dir.head).prev = key.index();
-        }
-        dir.head = key.index();
-        key
-    }
-
-    /// The state of a live waiter; refreshes the waker of a queued one.
-    pub(crate) fn refresh(&mut self, key: Key, waker: &Waker) -> Option<WaiterState> {
-        let node = self.nodes.get_mut(key)?;
-        if node.state == WaiterState::Queued {
-            match &node.waker {
-                Some(w) if w.will_wake(waker) => {}
-                _ => node.waker = Some(waker.clone()),
+    /// Moves the poll wakers to `wakes`; `true` if there were any.
+    fn take_poll_wakers(&self, wakes: &mut Vec<Waker>) -> bool {
+        let mut q = self.queue.borrow_mut();
+        match q.overflow.as_mut() {
+            Some(o) if !o.poll_wakers.is_empty() => {
+                wakes.append(&mut o.poll_wakers);
+                true
             }
+            _ => false,
         }
-        Some(node.state)
     }
 
-    /// Removes a waiter, unlinking it if queued. Returns its state.
-    pub(crate) fn remove(&mut self, dir: &mut Direction, key: Key) -> Option<WaiterState> {
-        let node = self.nodes.remove(key)?;
-        if node.state == WaiterState::Queued {
-            if node.prev == NIL {
-                dir.head = node.next;
-            } else {
-                self.nodes.at_mut(node.prev).next = node.next;
+    /// An edge (EPOLLIN or EPOLLOUT).
+    pub(crate) fn on_edge(&self, wakes: &mut Vec<Waker>) {
+        let had_poll = self.take_poll_wakers(wakes);
+        match self.notify_head() {
+            Some(w) => {
+                wakes.push(w);
+                if had_poll {
+                    self.readiness.set(Readiness::Ready);
+                }
             }
-            if node.next == NIL {
-                dir.tail = node.prev;
-            } else {
-                self.nodes.at_mut(node.next).prev = node.prev;
-            }
-        }
-        Some(node.state)
-    }
-
-    /// Pops the head waiter, marks it notified and hands out its waker.
-    fn notify_head(&mut self, dir: &mut Direction, wakes: &mut Vec<Waker>) -> bool {
-        if dir.head == NIL {
-            return false;
-        }
-        let index = dir.head;
-        let node = self.nodes.at_mut(index);
-        dir.head = node.next;
-        node.state = WaiterState::Notified;
-        node.prev = NIL;
-        node.next = NIL;
-        if let Some(w) = node.waker.take() {
-            wakes.push(w);
-        }
-        if dir.head == NIL {
-            dir.tail = NIL;
-        } else {
-            self.nodes.at_mut(dir.head).prev = NIL;
-        }
-        true
-    }
-
-    /// An edge (EPOLLIN or EPOLLOUT) for `dir`.
-    pub(crate) fn on_edge(&mut self, dir: &mut Direction, wakes: &mut Vec<Waker>) {
-        let had_poll = !dir.poll_wakers.is_empty();
-        wakes.append(&mut dir.poll_wakers);
-        if !self.notify_head(dir, wakes) || had_poll {
-            dir.readiness = Readiness::Ready;
+            None => self.readiness.set(Readiness::Ready),
         }
     }
 
     /// Hangup or error: everyone must look at the fd.
-    pub(crate) fn notify_all(&mut self, dir: &mut Direction, wakes: &mut Vec<Waker>) {
-        wakes.append(&mut dir.poll_wakers);
-        while self.notify_head(dir, wakes) {}
-        dir.readiness = Readiness::Ready;
-    }
-
-    /// A notified waiter made progress or left unused: readiness goes to the next waiter.
-    pub(crate) fn pass_on(&mut self, dir: &mut Direction, wakes: &mut Vec<Waker>) {
-        if !self.notify_head(dir, wakes) {
-            dir.readiness = Readiness::Ready;
+    pub(crate) fn notify_all(&self, wakes: &mut Vec<Waker>) {
+        self.take_poll_wakers(wakes);
+        while let Some(w) = self.notify_head() {
+            wakes.push(w);
         }
+        self.readiness.set(Readiness::Ready);
     }
 
-    /// Frees every waiter of a direction being torn down. Their futures keep stale keys,
-    /// which find nothing, so nothing leaks even if such a future outlives its registration.
-    pub(crate) fn clear(&mut self, dir: &mut Direction) {
-        while dir.head != NIL {
-            let index = dir.head;
-            dir.head = self.nodes.at_mut(index).next;
-            if let Some(key) = self.nodes.key_at(index) {
-                self.nodes.remove(key);
-            }
+    /// A notified waiter made progress or left unused: readiness goes to the next waiter,
+    /// whose waker is returned for the caller to wake.
+    #[must_use]
+    pub(crate) fn pass_on(&self) -> Option<Waker> {
+        let next = self.notify_head();
+        if next.is_none() {
+            self.readiness.set(Readiness::Ready);
         }
-        dir.tail = NIL;
-        dir.poll_wakers.clear();
+        next
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.nodes.len()
+    /// Empties a direction being torn down, returning what it held (for the caller to drop
+    /// outside any borrow). Tickets still held look notified: their owners just try.
+    pub(crate) fn clear(&self) -> Cleared {
+        let mut q = self.queue.borrow_mut();
+        Cleared {
+            _head: q.head.take(),
+            _overflow: q.overflow.take(),
+        }
     }
 }
 
@@ -242,98 +292,99 @@ mod tests {
 
     #[test]
     fn fifo_one_per_edge() {
-        let mut ws = Waiters::new();
-        let mut d = Direction::new();
+        let d = Direction::new();
         let (c1, w1) = waker();
         let (c2, w2) = waker();
         let (c3, w3) = waker();
-        let k1 = ws.enqueue(&mut d, &w1);
-        let k2 = ws.enqueue(&mut d, &w2);
-        let _k3 = ws.enqueue(&mut d, &w3);
+        let k1 = d.enqueue(&w1);
+        let k2 = d.enqueue(&w2);
+        let _k3 = d.enqueue(&w3);
         let mut wakes = Vec::new();
-        ws.on_edge(&mut d, &mut wakes);
+        d.on_edge(&mut wakes);
         wake_all(&mut wakes);
         assert_eq!(c1.0.load(Ordering::SeqCst), 1);
         assert_eq!(c2.0.load(Ordering::SeqCst), 0);
-        assert_eq!(ws.refresh(k1, &w1), Some(WaiterState::Notified));
-        assert_eq!(ws.refresh(k2, &w2), Some(WaiterState::Queued));
+        assert_eq!(d.refresh(k1, &w1), WaiterState::Notified);
+        assert_eq!(d.refresh(k2, &w2), WaiterState::Queued);
         // The notified waiter is dropped unused: the baton goes to the next one.
-        assert_eq!(ws.remove(&mut d, k1), Some(WaiterState::Notified));
-        ws.pass_on(&mut d, &mut wakes);
-        wake_all(&mut wakes);
+        assert_eq!(d.remove(k1), WaiterState::Notified);
+        d.pass_on().unwrap().wake();
         assert_eq!(c2.0.load(Ordering::SeqCst), 1);
         assert_eq!(c3.0.load(Ordering::SeqCst), 0);
-        assert_eq!(d.readiness, Readiness::Unknown);
+        assert_eq!(d.readiness.get(), Readiness::Unknown);
     }
 
     #[test]
     fn edge_without_waiters_is_remembered() {
-        let mut ws = Waiters::new();
-        let mut d = Direction::new();
-        d.readiness = Readiness::NotReady;
+        let d = Direction::new();
+        d.readiness.set(Readiness::NotReady);
         let mut wakes = Vec::new();
-        ws.on_edge(&mut d, &mut wakes);
+        d.on_edge(&mut wakes);
         assert!(wakes.is_empty());
-        assert_eq!(d.readiness, Readiness::Ready);
+        assert_eq!(d.readiness.get(), Readiness::Ready);
     }
 
     #[test]
     fn remove_from_middle_keeps_order() {
-        let mut ws = Waiters::new();
-        let mut d = Direction::new();
+        let d = Direction::new();
         let (_, w) = waker();
-        let keys: Vec<_> = (0..5).map(|_| ws.enqueue(&mut d, &w)).collect();
-        ws.remove(&mut d, keys[2]);
-        ws.remove(&mut d, keys[0]);
-        ws.remove(&mut d, keys[4]);
+        let keys: Vec<_> = (0..5).map(|_| d.enqueue(&w)).collect();
+        assert_eq!(d.remove(keys[2]), WaiterState::Queued);
+        assert_eq!(d.remove(keys[0]), WaiterState::Queued);
+        assert_eq!(d.remove(keys[4]), WaiterState::Queued);
         let mut wakes = Vec::new();
-        ws.on_edge(&mut d, &mut wakes);
-        assert_eq!(ws.refresh(keys[1], &w), Some(WaiterState::Notified));
-        assert_eq!(ws.refresh(keys[3], &w), Some(WaiterState::Queued));
-        ws.on_edge(&mut d, &mut wakes);
-        assert_eq!(ws.refresh(keys[3], &w), Some(WaiterState::Notified));
+        d.on_edge(&mut wakes);
+        assert_eq!(d.refresh(keys[1], &w), WaiterState::Notified);
+        assert_eq!(d.refresh(keys[3], &w), WaiterState::Queued);
+        d.on_edge(&mut wakes);
+        assert_eq!(d.refresh(keys[3], &w), WaiterState::Notified);
         assert!(!d.has_queued());
-        ws.remove(&mut d, keys[1]);
-        ws.remove(&mut d, keys[3]);
-        assert_eq!(ws.len(), 0);
     }
 
     #[test]
-    fn enqueue_front_goes_first() {
-        let mut ws = Waiters::new();
-        let mut d = Direction::new();
+    fn requeue_keeps_the_old_place() {
+        let d = Direction::new();
         let (_, w) = waker();
-        let a = ws.enqueue(&mut d, &w);
-        let b = ws.enqueue_front(&mut d, &w);
+        let a = d.enqueue(&w);
+        let b = d.enqueue(&w);
+        assert!(d.notify_head().is_some());
+        // `a` was notified, got EAGAIN: it goes back ahead of `b`.
+        d.requeue(a, &w);
         let mut wakes = Vec::new();
-        ws.on_edge(&mut d, &mut wakes);
-        assert_eq!(ws.refresh(b, &w), Some(WaiterState::Notified));
-        assert_eq!(ws.refresh(a, &w), Some(WaiterState::Queued));
-        ws.remove(&mut d, a);
-        let c = ws.enqueue_front(&mut d, &w);
-        ws.on_edge(&mut d, &mut wakes);
-        assert_eq!(ws.refresh(c, &w), Some(WaiterState::Notified));
+        d.on_edge(&mut wakes);
+        assert_eq!(d.refresh(a, &w), WaiterState::Notified);
+        assert_eq!(d.refresh(b, &w), WaiterState::Queued);
+        // After a hangup both are notified; requeued in any order, they keep arrival order.
+        d.notify_all(&mut wakes);
+        d.requeue(b, &w);
+        let c = d.enqueue(&w);
+        d.requeue(a, &w);
+        for expected in [a, b, c] {
+            assert_eq!(d.refresh(expected, &w), WaiterState::Queued);
+            assert!(d.notify_head().is_some());
+            assert_eq!(d.refresh(expected, &w), WaiterState::Notified);
+        }
+        assert!(!d.has_queued());
     }
 
     #[test]
     fn poll_wakers_and_hangup() {
-        let mut ws = Waiters::new();
-        let mut d = Direction::new();
-        d.readiness = Readiness::NotReady;
+        let d = Direction::new();
+        d.readiness.set(Readiness::NotReady);
         let (c, w) = waker();
         d.add_poll_waker(&w);
         d.add_poll_waker(&w);
-        let k = ws.enqueue(&mut d, &w);
-        let k2 = ws.enqueue(&mut d, &w);
+        let k = d.enqueue(&w);
+        let k2 = d.enqueue(&w);
         let mut wakes = Vec::new();
-        ws.on_edge(&mut d, &mut wakes);
+        d.on_edge(&mut wakes);
         assert_eq!(wakes.len(), 2, "one poll waker (deduplicated) and the head");
-        assert_eq!(d.readiness, Readiness::Ready);
+        assert_eq!(d.readiness.get(), Readiness::Ready);
         wake_all(&mut wakes);
         assert_eq!(c.0.load(Ordering::SeqCst), 2);
-        ws.notify_all(&mut d, &mut wakes);
+        d.notify_all(&mut wakes);
         assert_eq!(wakes.len(), 1);
-        assert_eq!(ws.refresh(k, &w), Some(WaiterState::Notified));
-        assert_eq!(ws.refresh(k2, &w), Some(WaiterState::Notified));
+        assert_eq!(d.refresh(k, &w), WaiterState::Notified);
+        assert_eq!(d.refresh(k2, &w), WaiterState::Notified);
     }
 }
