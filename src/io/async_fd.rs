@@ -167,7 +167,7 @@ impl<T: AsFd> Async<T> {
     }
 
     /// A FIFO queue slot for a future-style operation in `dir`.
-    pub(crate) fn waiter(&self, dir: Dir) -> WaitSlot {
+    pub(crate) fn waiter(&self, dir: Dir) -> WaitSlot<'_> {
         self.reg.waiter(dir)
     }
 
@@ -177,7 +177,7 @@ impl<T: AsFd> Async<T> {
         &self,
         dir: Dir,
         cx: &mut Context<'_>,
-        slot: Option<&mut WaitSlot>,
+        slot: Option<&mut WaitSlot<'_>>,
         op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {

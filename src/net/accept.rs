@@ -29,14 +29,14 @@ pub(crate) struct Backoff {
 }
 
 /// One accept in progress: its place in the listener's queue and its backoff sleep.
-pub(crate) struct AcceptState {
-    slot: WaitSlot,
+pub(crate) struct AcceptState<'a> {
+    slot: WaitSlot<'a>,
     sleep: Option<Sleep>,
     started: bool,
 }
 
-impl AcceptState {
-    pub(crate) fn new<T: AsFd>(io: &Async<T>) -> AcceptState {
+impl<'a> AcceptState<'a> {
+    pub(crate) fn new<T: AsFd>(io: &'a Async<T>) -> AcceptState<'a> {
         AcceptState {
             slot: io.waiter(Dir::Read),
             sleep: None,
@@ -48,7 +48,7 @@ impl AcceptState {
 pub(crate) fn poll_accept<T: AsFd, R>(
     io: &Async<T>,
     cx: &mut Context<'_>,
-    state: &mut AcceptState,
+    state: &mut AcceptState<'_>,
     backoff: &Backoff,
     op: impl FnMut() -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
@@ -83,7 +83,7 @@ pub(crate) fn poll_accept<T: AsFd, R>(
 /// Yields `io::Result<TcpStream>` and never ends. It implements `futures_core::Stream`.
 pub struct Incoming<'a> {
     pub(crate) listener: &'a super::TcpListener,
-    pub(crate) state: AcceptState,
+    pub(crate) state: AcceptState<'a>,
 }
 
 impl futures_core::Stream for Incoming<'_> {
@@ -107,7 +107,7 @@ impl std::fmt::Debug for Incoming<'_> {
 /// A stream of incoming Unix connections: [`UnixListener::incoming`](super::UnixListener::incoming).
 pub struct UnixIncoming<'a> {
     pub(crate) listener: &'a super::UnixListener,
-    pub(crate) state: AcceptState,
+    pub(crate) state: AcceptState<'a>,
 }
 
 impl futures_core::Stream for UnixIncoming<'_> {

@@ -72,7 +72,7 @@ impl TcpListener {
     pub(crate) fn poll_accept(
         &self,
         cx: &mut Context<'_>,
-        state: &mut AcceptState,
+        state: &mut AcceptState<'_>,
     ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         poll_accept(&self.io, cx, state, &self.backoff, || {
             let (fd, addr) = socket::accept(self.io.as_fd())?;

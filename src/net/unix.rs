@@ -68,7 +68,7 @@ impl UnixListener {
     pub(crate) fn poll_accept(
         &self,
         cx: &mut Context<'_>,
-        state: &mut AcceptState,
+        state: &mut AcceptState<'_>,
     ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         poll_accept(&self.io, cx, state, &self.backoff, || {
             let (fd, _) = socket::accept(self.io.as_fd())?;

@@ -166,17 +166,19 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Option<R> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn park(timeout: Option<Duration>) -> io::Result<usize> {
-    let (mut wakes, res) = with(|r| {
-        let mut wakes = std::mem::take(&mut r.wake_buf);
-        let res = r.turn(timeout, &mut wakes);
-        (wakes, res)
-    });
-    let n = wakes.len();
-    for w in wakes.drain(..) {
-        w.wake();
-    }
-    with(|r| r.wake_buf = wakes);
-    res.map(|()| n)
+    REACTOR.with(|cell| {
+        let (mut wakes, res) = {
+            let mut r = cell.borrow_mut();
+            let mut wakes = std::mem::take(&mut r.wake_buf);
+            let res = r.turn(timeout, &mut wakes);
+            (wakes, res)
+        };
+        let n = wakes.len();
+        // No borrow is held here: a waker may re-enter the reactor.
+        wakes.drain(..).for_each(Waker::wake);
+        cell.borrow_mut().wake_buf = wakes;
+        res.map(|()| n)
+    })
 }
 
 /// A handle that interrupts this thread's [`park`] from any thread.

@@ -301,7 +301,8 @@ impl IoState {
         super::try_with(|r| r.ensure_added(self)).unwrap_or_else(|| Err(stale()))
     }
 
-    fn begin(&self, dir: Dir, waiter: Option<&mut WaitSlot>, cx: &mut Context<'_>) -> Begin {
+    #[inline]
+    fn begin(&self, dir: Dir, waiter: Option<&mut WaitSlot<'_>>, cx: &mut Context<'_>) -> Begin {
         let d = &self.dirs[dir as usize];
         let Some(w) = waiter else {
             if d.readiness.get() != Readiness::NotReady {
@@ -331,10 +332,11 @@ impl IoState {
 
     /// Records an operation's outcome. `Ok(true)`: the caller must return `Pending` (it is
     /// queued for the next edge).
+    #[inline]
     fn finish(
         &self,
         dir: Dir,
-        waiter: Option<&mut WaitSlot>,
+        waiter: Option<&mut WaitSlot<'_>>,
         cx: &mut Context<'_>,
         notified: Option<Ticket>,
         outcome: Outcome,
@@ -387,7 +389,7 @@ impl IoState {
     fn poll_ready(
         &self,
         dir: Dir,
-        waiter: Option<&mut WaitSlot>,
+        waiter: Option<&mut WaitSlot<'_>>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         let d = &self.dirs[dir as usize];
@@ -525,7 +527,7 @@ impl Registration {
         &self,
         dir: Dir,
         cx: &mut Context<'_>,
-        mut waiter: Option<&mut WaitSlot>,
+        mut waiter: Option<&mut WaitSlot<'_>>,
         mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
@@ -546,15 +548,15 @@ impl Registration {
         &self,
         dir: Dir,
         cx: &mut Context<'_>,
-        waiter: Option<&mut WaitSlot>,
+        waiter: Option<&mut WaitSlot<'_>>,
     ) -> Poll<io::Result<()>> {
         self.state.poll_ready(dir, waiter, cx)
     }
 
     /// A queue slot for one future-style operation in direction `dir`.
-    pub(crate) fn waiter(&self, dir: Dir) -> WaitSlot {
+    pub(crate) fn waiter(&self, dir: Dir) -> WaitSlot<'_> {
         WaitSlot {
-            state: self.state.clone(),
+            state: &self.state,
             dir,
             ticket: None,
         }
@@ -575,13 +577,13 @@ impl Drop for Registration {
 
 /// One future's place in a direction's FIFO queue. Dropping it leaves the queue, and passes
 /// readiness on if it had been woken and not used it.
-pub(crate) struct WaitSlot {
-    state: Rc<IoState>,
+pub(crate) struct WaitSlot<'a> {
+    state: &'a IoState,
     dir: Dir,
     ticket: Option<Ticket>,
 }
 
-impl Drop for WaitSlot {
+impl Drop for WaitSlot<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             let d = &self.state.dirs[self.dir as usize];

@@ -212,24 +212,13 @@ impl Direction {
         self.queue.borrow_mut().pop_head().map(|e| e.waker)
     }
 
-    /// Moves the poll wakers to `wakes`; `true` if there were any.
-    fn take_poll_wakers(&self, wakes: &mut Vec<Waker>) -> bool {
-        let mut q = self.queue.borrow_mut();
-        match q.overflow.as_mut() {
-            Some(o) if !o.poll_wakers.is_empty() => {
-                wakes.append(&mut o.poll_wakers);
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// An edge (EPOLLIN or EPOLLOUT).
     pub(crate) fn on_edge(&self, wakes: &mut Vec<Waker>) {
-        let had_poll = self.take_poll_wakers(wakes);
-        match self.notify_head() {
-            Some(w) => {
-                wakes.push(w);
+        let mut q = self.queue.borrow_mut();
+        let had_poll = take_poll_wakers(&mut q, wakes);
+        match q.pop_head() {
+            Some(e) => {
+                wakes.push(e.waker);
                 if had_poll {
                     self.readiness.set(Readiness::Ready);
                 }
@@ -240,9 +229,10 @@ impl Direction {
 
     /// Hangup or error: everyone must look at the fd.
     pub(crate) fn notify_all(&self, wakes: &mut Vec<Waker>) {
-        self.take_poll_wakers(wakes);
-        while let Some(w) = self.notify_head() {
-            wakes.push(w);
+        let mut q = self.queue.borrow_mut();
+        take_poll_wakers(&mut q, wakes);
+        while let Some(e) = q.pop_head() {
+            wakes.push(e.waker);
         }
         self.readiness.set(Readiness::Ready);
     }
@@ -266,6 +256,17 @@ impl Direction {
             _head: q.head.take(),
             _overflow: q.overflow.take(),
         }
+    }
+}
+
+/// Moves the poll wakers to `wakes`; `true` if there were any.
+fn take_poll_wakers(q: &mut Queue, wakes: &mut Vec<Waker>) -> bool {
+    match q.overflow.as_mut() {
+        Some(o) if !o.poll_wakers.is_empty() => {
+            wakes.append(&mut o.poll_wakers);
+            true
+        }
+        _ => false,
     }
 }
 

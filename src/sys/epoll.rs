@@ -159,8 +159,23 @@ impl Epoll {
         timeout: Option<Duration>,
     ) -> io::Result<libc::c_int> {
         let ms = timeout.map_or(-1, timeout_ms);
-        // SAFETY: as in `wait`: `ptr` has room for `cap` events.
-        cvt(unsafe { libc::epoll_wait(self.fd.as_raw_fd(), ptr, cap, ms) })
+        // A raw syscall rather than glibc's `epoll_wait`, a thread-cancellation point whose
+        // bookkeeping geode (which never uses `pthread_cancel`) does not need. `epoll_pwait`
+        // with no signal mask is `epoll_wait` on every architecture (some lack the latter).
+        // SAFETY: as in `wait`: `ptr` has room for `cap` events; a null sigmask means "no mask
+        // change" (the size argument is then ignored).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait,
+                self.fd.as_raw_fd() as libc::c_long,
+                ptr,
+                cap as libc::c_long,
+                ms as libc::c_long,
+                std::ptr::null::<libc::sigset_t>(),
+                8 as libc::c_long,
+            )
+        };
+        cvt(r).map(|n| n as libc::c_int)
     }
 
     /// Replaces, in this process only, the instance behind our fd number with a fresh one.
