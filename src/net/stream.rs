@@ -1,13 +1,14 @@
 //! The I/O shared by `TcpStream` and `UnixStream`: reads and writes that tell the reactor when
 //! a short transfer drained the socket, and the `futures-io`/`tokio-io` trait impls.
 
-use std::future::poll_fn;
+use std::future::Future;
 use std::io;
-use std::os::fd::AsFd;
-use std::task::{Context, Poll};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use crate::io::Async;
-use crate::reactor::registration::Dir;
+use crate::reactor::registration::{Dir, WaitSlot};
 use crate::sys::socket;
 
 /// A short read (not EOF) on a stream socket means the receive queue is empty.
@@ -50,59 +51,121 @@ pub(crate) fn poll_write<T: AsFd>(
     )
 }
 
-pub(crate) async fn read<T: AsFd>(io: &Async<T>, buf: &mut [u8]) -> io::Result<usize> {
-    let len = buf.len();
-    let mut slot = io.waiter(Dir::Read);
-    poll_fn(|cx| {
-        io.poll_io(
-            Dir::Read,
-            cx,
-            Some(&mut slot),
-            || socket::recv(io.as_fd(), buf),
-            read_drained(len),
-        )
-    })
-    .await
+// The futures below are written by hand rather than as `async fn`s: each is polled on every
+// round trip of a server, and nested `async fn` + `poll_fn` state machines cost a few dozen
+// instructions per poll in moves and state switches (measured with callgrind, see
+// docs/BENCHMARKS.md). Each keeps one place in the direction's queue for its whole life.
+
+/// `read`: one `recv` once the socket is readable.
+pub(crate) struct ReadFut<'a> {
+    slot: WaitSlot<'a>,
+    fd: BorrowedFd<'a>,
+    buf: &'a mut [u8],
 }
 
-pub(crate) async fn write<T: AsFd>(io: &Async<T>, buf: &[u8]) -> io::Result<usize> {
-    let len = buf.len();
-    let mut slot = io.waiter(Dir::Write);
-    poll_fn(|cx| {
-        io.poll_io(
-            Dir::Write,
-            cx,
-            Some(&mut slot),
-            || socket::send(io.as_fd(), buf),
-            write_drained(len),
-        )
-    })
-    .await
+impl Future for ReadFut<'_> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let (fd, buf) = (this.fd, &mut *this.buf);
+        let len = buf.len();
+        this.slot
+            .poll_io(cx, || socket::recv(fd, buf), read_drained(len))
+    }
 }
 
-pub(crate) async fn read_exact<T: AsFd>(io: &Async<T>, mut buf: &mut [u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        match read(io, buf).await? {
-            0 => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "geode: the peer closed the stream before the buffer was filled",
-                ));
+pub(crate) fn read<'a, T: AsFd>(io: &'a Async<T>, buf: &'a mut [u8]) -> ReadFut<'a> {
+    ReadFut {
+        slot: io.waiter(Dir::Read),
+        fd: io.as_fd(),
+        buf,
+    }
+}
+
+/// `write`: one `send` once the socket is writable.
+pub(crate) struct WriteFut<'a> {
+    slot: WaitSlot<'a>,
+    fd: BorrowedFd<'a>,
+    buf: &'a [u8],
+}
+
+impl Future for WriteFut<'_> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let (fd, buf) = (this.fd, this.buf);
+        this.slot
+            .poll_io(cx, || socket::send(fd, buf), write_drained(buf.len()))
+    }
+}
+
+pub(crate) fn write<'a, T: AsFd>(io: &'a Async<T>, buf: &'a [u8]) -> WriteFut<'a> {
+    WriteFut {
+        slot: io.waiter(Dir::Write),
+        fd: io.as_fd(),
+        buf,
+    }
+}
+
+/// `read_exact`: `recv` until `buf` is full.
+pub(crate) struct ReadExactFut<'a> {
+    read: ReadFut<'a>,
+}
+
+impl Future for ReadExactFut<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let read = &mut self.get_mut().read;
+        while !read.buf.is_empty() {
+            match ready!(Pin::new(&mut *read).poll(cx)) {
+                Ok(0) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "geode: the peer closed the stream before the buffer was filled",
+                    )));
+                }
+                Ok(n) => read.buf = &mut std::mem::take(&mut read.buf)[n..],
+                Err(e) => return Poll::Ready(Err(e)),
             }
-            n => buf = &mut buf[n..],
         }
+        Poll::Ready(Ok(()))
     }
-    Ok(())
 }
 
-pub(crate) async fn write_all<T: AsFd>(io: &Async<T>, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        match write(io, buf).await? {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n => buf = &buf[n..],
-        }
+pub(crate) fn read_exact<'a, T: AsFd>(io: &'a Async<T>, buf: &'a mut [u8]) -> ReadExactFut<'a> {
+    ReadExactFut {
+        read: read(io, buf),
     }
-    Ok(())
+}
+
+/// `write_all`: `send` until all of `buf` is written.
+pub(crate) struct WriteAllFut<'a> {
+    write: WriteFut<'a>,
+}
+
+impl Future for WriteAllFut<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let write = &mut self.get_mut().write;
+        while !write.buf.is_empty() {
+            match ready!(Pin::new(&mut *write).poll(cx)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => write.buf = &write.buf[n..],
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+pub(crate) fn write_all<'a, T: AsFd>(io: &'a Async<T>, buf: &'a [u8]) -> WriteAllFut<'a> {
+    WriteAllFut {
+        write: write(io, buf),
+    }
 }
 
 /// Implements the async I/O traits for a stream type and for references to it. The type must

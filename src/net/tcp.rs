@@ -1,6 +1,6 @@
 //! `TcpListener` and `TcpStream`.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -220,16 +220,16 @@ impl TcpStream {
     ///
     /// # Cancel safety
     /// Cancel-safe: if dropped before completing, no data was read.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        stream::read(&self.io, buf).await
+    pub fn read<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        stream::read(&self.io, buf)
     }
 
     /// Writes some of `buf`, waiting until the socket can take data. Returns how much it wrote.
     ///
     /// # Cancel safety
     /// Cancel-safe: if dropped before completing, nothing was written.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        stream::write(&self.io, buf).await
+    pub fn write<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        stream::write(&self.io, buf)
     }
 
     /// Reads exactly `buf.len()` bytes.
@@ -239,16 +239,19 @@ impl TcpStream {
     ///
     /// # Cancel safety
     /// Not cancel-safe: bytes read before the drop are lost.
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        stream::read_exact(&self.io, buf).await
+    pub fn read_exact<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<()>> + 'a {
+        stream::read_exact(&self.io, buf)
     }
 
     /// Writes all of `buf`.
     ///
     /// # Cancel safety
     /// Not cancel-safe: some of `buf` may have been written before the drop.
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        stream::write_all(&self.io, buf).await
+    pub fn write_all<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + 'a {
+        stream::write_all(&self.io, buf)
     }
 
     /// Reads without removing the data from the socket's queue.

@@ -1,6 +1,6 @@
 //! `UnixListener`, `UnixStream` and `UnixDatagram`.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -189,23 +189,26 @@ impl UnixStream {
     }
 
     /// Reads into `buf`; `Ok(0)` is EOF. Cancel-safe.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        stream::read(&self.io, buf).await
+    pub fn read<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        stream::read(&self.io, buf)
     }
 
     /// Writes some of `buf`. Cancel-safe.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        stream::write(&self.io, buf).await
+    pub fn write<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        stream::write(&self.io, buf)
     }
 
     /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the peer closes first).
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        stream::read_exact(&self.io, buf).await
+    pub fn read_exact<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<()>> + 'a {
+        stream::read_exact(&self.io, buf)
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        stream::write_all(&self.io, buf).await
+    pub fn write_all<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + 'a {
+        stream::write_all(&self.io, buf)
     }
 
     /// Polls a read into `buf` (the `AsyncRead` primitive).

@@ -583,6 +583,28 @@ pub(crate) struct WaitSlot<'a> {
     ticket: Option<Ticket>,
 }
 
+impl WaitSlot<'_> {
+    /// [`Registration::poll_io`] in this slot's direction, keeping this slot's place in line.
+    pub(crate) fn poll_io<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        let (state, dir) = (self.state, self.dir);
+        let notified = match state.begin(dir, Some(self), cx) {
+            Begin::Try(notified) => notified,
+            Begin::Pending => return Poll::Pending,
+        };
+        let (res, outcome) = attempt(&mut op, &drained);
+        match state.finish(dir, Some(self), cx, notified, outcome) {
+            Ok(true) => Poll::Pending,
+            Ok(false) => Poll::Ready(res),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
 impl Drop for WaitSlot<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
