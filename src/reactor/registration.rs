@@ -331,9 +331,31 @@ impl IoState {
     }
 
     /// Records an operation's outcome. `Ok(true)`: the caller must return `Pending` (it is
-    /// queued for the next edge).
+    /// queued for the next edge). The two outcomes of every round trip (progress, and a
+    /// short transfer that drained a registered fd) are handled inline; the rest out of line.
     #[inline]
     fn finish(
+        &self,
+        dir: Dir,
+        waiter: Option<&mut WaitSlot<'_>>,
+        cx: &mut Context<'_>,
+        notified: Option<Ticket>,
+        outcome: Outcome,
+    ) -> io::Result<bool> {
+        let d = &self.dirs[dir as usize];
+        match outcome {
+            Outcome::Progress if notified.is_none() => coop::consume(),
+            Outcome::Drained if self.added.get() && !d.short_not_drained.get() => {
+                coop::consume();
+                d.readiness.set(Readiness::NotReady);
+            }
+            _ => return self.finish_slow(dir, waiter, cx, notified, outcome),
+        }
+        Ok(false)
+    }
+
+    #[inline(never)]
+    fn finish_slow(
         &self,
         dir: Dir,
         waiter: Option<&mut WaitSlot<'_>>,
@@ -585,6 +607,7 @@ pub(crate) struct WaitSlot<'a> {
 
 impl WaitSlot<'_> {
     /// [`Registration::poll_io`] in this slot's direction, keeping this slot's place in line.
+    #[inline]
     pub(crate) fn poll_io<R>(
         &mut self,
         cx: &mut Context<'_>,
