@@ -32,7 +32,9 @@ impl Reactor {
                 .next_deadline()
                 .map(|next| (next, next.saturating_duration_since(now)));
         }
-        wakes.append(&mut self.deferred);
+        if !self.deferred.is_empty() {
+            wakes.append(&mut self.deferred);
+        }
         // The doorbell must exist before we read its flag: an unpark that finds no eventfd
         // sets the flag without writing, and the flag, once set, suppresses every later write.
         self.check_sys()?;
@@ -77,7 +79,9 @@ impl Reactor {
         if !self.timers.is_empty() {
             self.fire_timers(clock::now(), wakes);
         }
-        wakes.append(&mut self.deferred);
+        if !self.deferred.is_empty() {
+            wakes.append(&mut self.deferred);
+        }
         self.stats.wakeups += wakes.len() as u64;
         Ok(())
     }

@@ -228,11 +228,12 @@ impl Reactor {
     }
 
     /// Creates the epoll instance and doorbell on first use; in a fork child, replaces them.
+    #[inline]
     pub(super) fn check_sys(&mut self) -> io::Result<()> {
         match &self.sys {
+            Some(sys) if !crate::sys::process::forked_since(&sys.fork) => Ok(()),
             None => self.create_sys(),
-            Some(sys) if crate::sys::process::forked_since(&sys.fork) => self.after_fork(),
-            Some(_) => Ok(()),
+            Some(_) => self.after_fork(),
         }
     }
 
@@ -480,6 +481,7 @@ fn libc_eperm() -> i32 {
 
 /// Runs `op` once (retrying `EINTR` in place: going back to `begin` would drop a notification
 /// the waiter has already consumed) and classifies the result.
+#[inline]
 fn attempt<R>(
     op: &mut impl FnMut() -> io::Result<R>,
     drained: &impl Fn(&R) -> bool,

@@ -213,6 +213,7 @@ impl Direction {
     }
 
     /// An edge (EPOLLIN or EPOLLOUT).
+    #[inline]
     pub(crate) fn on_edge(&self, wakes: &mut Vec<Waker>) {
         let mut q = self.queue.borrow_mut();
         let had_poll = take_poll_wakers(&mut q, wakes);
