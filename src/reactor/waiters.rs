@@ -119,10 +119,14 @@ impl Queue {
         }
     }
 
+    #[inline]
     fn pop_head(&mut self) -> Option<Entry> {
-        let head = self.head.take()?;
-        self.head = self.overflow.as_mut().and_then(|o| o.rest.pop_front());
-        Some(head)
+        // `rest` is empty while `head` is: promoting its front is always right.
+        let next = match &mut self.overflow {
+            Some(o) => o.rest.pop_front(),
+            None => None,
+        };
+        std::mem::replace(&mut self.head, next)
     }
 }
 
@@ -261,6 +265,7 @@ impl Direction {
 }
 
 /// Moves the poll wakers to `wakes`; `true` if there were any.
+#[inline]
 fn take_poll_wakers(q: &mut Queue, wakes: &mut Vec<Waker>) -> bool {
     match q.overflow.as_mut() {
         Some(o) if !o.poll_wakers.is_empty() => {
