@@ -180,11 +180,15 @@ impl Direction {
             Some(None) => q.head.as_mut(),
             Some(Some(i)) => q.overflow.as_mut().and_then(|o| o.rest.get_mut(i)),
         };
-        if let Some(e) = entry {
-            if !e.waker.will_wake(waker) {
-                e.waker = waker.clone();
+        let old = match entry {
+            Some(e) if !e.waker.will_wake(waker) => {
+                Some(std::mem::replace(&mut e.waker, waker.clone()))
             }
-        }
+            _ => None,
+        };
+        // The old waker is dropped after the borrow ends (its drop is code we do not control).
+        drop(q);
+        drop(old);
         WaiterState::Queued
     }
 
