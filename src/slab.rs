@@ -25,8 +25,16 @@ impl Key {
         }
     }
 
+    pub(crate) fn new(index: u32, generation: u32) -> Key {
+        Key { index, generation }
+    }
+
     pub(crate) fn index(self) -> u32 {
         self.index
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        self.generation
     }
 }
 

@@ -117,20 +117,24 @@ impl Reactor {
     }
 
     /// Arms a timer; the key is valid until the timer fires or is cancelled.
+    #[inline]
     pub(crate) fn timer_insert(&mut self, deadline: Instant, waker: &Waker) -> Key {
         self.timers.insert(deadline, waker)
     }
 
     /// `false` if the timer has fired.
+    #[inline]
     pub(crate) fn timer_refresh(&mut self, key: Key, waker: &Waker) -> bool {
         self.timers.refresh(key, waker)
     }
 
+    #[inline]
     pub(crate) fn timer_cancel(&mut self, key: Key) -> bool {
         self.timers.cancel(key)
     }
 
     /// `false` if the timer has fired.
+    #[inline]
     pub(crate) fn timer_reset(&mut self, key: Key, deadline: Instant) -> bool {
         self.timers.reset(key, deadline)
     }

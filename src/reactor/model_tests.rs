@@ -4,10 +4,11 @@
 //! Each test applies a random sequence of operations to the real structure and to a plain
 //! reference model, and checks after every step that both agree:
 //!
-//! - [`Timers`] (indexed binary heap) against a `Vec` of `(deadline, seq, waker)` sorted on
+//! - [`Timers`] (4-ary heap, lazy cancel) against a `Vec` of `(deadline, seq, waker)` sorted on
 //!   demand: insert / cancel / reset / refresh / advance-and-fire, with stale keys of fired
-//!   and cancelled timers thrown in. Checked: return values, `len`, `next_deadline`, and which
-//!   wakers `fire_due` hands out, in which order (deadline, then insertion/reset order).
+//!   and cancelled timers thrown in, and sequence-number wraparound. Checked: return values,
+//!   `len`, `next_deadline`, which wakers `fire_due` hands out, in which order (deadline, then
+//!   insertion/reset order), and that stale heap items stay within `2 * live + SLACK`.
 //! - [`Waiters`] + [`Direction`] (slab-linked FIFO queues) against one `VecDeque` per
 //!   direction: enqueue / enqueue_front / remove (queued or notified, i.e. dropped while
 //!   queued or after being woken) / refresh / on_edge / notify_all / pass_on / poll wakers /
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use super::timers::Timers;
+use super::timers::{SLACK, Timers};
 use super::waiters::{Direction, Readiness, WaiterState, Waiters};
 use crate::slab::{Key, Slab};
 
@@ -76,12 +77,15 @@ enum TimerOp {
         delta: u64,
         waker: usize,
     },
-    /// Cancel the `pick`-th key ever handed out (live, fired or cancelled).
+    /// Cancel the `pick`-th key ever handed out (live, fired or cancelled), or with `live`,
+    /// the `pick`-th live one (which leaves a stale heap item behind).
     Cancel {
         pick: usize,
+        live: bool,
     },
     Reset {
         pick: usize,
+        live: bool,
         delta: u64,
     },
     Refresh {
@@ -92,15 +96,20 @@ enum TimerOp {
     Advance {
         ms: u64,
     },
+    /// Skip the sequence counter to a few armings before it wraps (which renumbers).
+    NearWrap,
 }
 
 fn timer_op() -> impl Strategy<Value = TimerOp> {
     prop_oneof![
-        4 => (0u64..48, 0..WAKERS).prop_map(|(delta, waker)| TimerOp::Insert { delta, waker }),
-        2 => any::<usize>().prop_map(|pick| TimerOp::Cancel { pick }),
-        2 => (any::<usize>(), 0u64..48).prop_map(|(pick, delta)| TimerOp::Reset { pick, delta }),
+        4 => (0u64..160, 0..WAKERS).prop_map(|(delta, waker)| TimerOp::Insert { delta, waker }),
+        2 => (any::<usize>(), any::<bool>())
+            .prop_map(|(pick, live)| TimerOp::Cancel { pick, live }),
+        2 => (any::<usize>(), any::<bool>(), 0u64..160)
+            .prop_map(|(pick, live, delta)| TimerOp::Reset { pick, live, delta }),
         1 => (any::<usize>(), 0..WAKERS).prop_map(|(pick, waker)| TimerOp::Refresh { pick, waker }),
         2 => (0u64..24).prop_map(|ms| TimerOp::Advance { ms }),
+        1 => Just(TimerOp::NearWrap),
     ]
 }
 
@@ -110,6 +119,17 @@ struct ModelTimer {
     deadline: Instant,
     seq: u64,
     waker: usize,
+}
+
+/// The history index `pick` names: among all `n` keys, or among the live ones if there are any.
+fn pick_key(pick: usize, only_live: bool, n: usize, live: &HashMap<usize, ModelTimer>) -> usize {
+    if only_live && !live.is_empty() {
+        let mut ids: Vec<usize> = live.keys().copied().collect();
+        ids.sort_unstable();
+        ids[pick % ids.len()]
+    } else {
+        pick % n
+    }
 }
 
 fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
@@ -143,13 +163,20 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
                 );
                 keys.push(key);
             }
-            TimerOp::Cancel { pick } if !keys.is_empty() => {
-                let i = pick % keys.len();
+            TimerOp::Cancel {
+                pick,
+                live: only_live,
+            } if !keys.is_empty() => {
+                let i = pick_key(pick, only_live, keys.len(), &live);
                 let expect = live.remove(&i).is_some();
                 prop_assert_eq!(timers.cancel(keys[i]), expect, "cancel of key #{}", i);
             }
-            TimerOp::Reset { pick, delta } if !keys.is_empty() => {
-                let i = pick % keys.len();
+            TimerOp::Reset {
+                pick,
+                live: only_live,
+                delta,
+            } if !keys.is_empty() => {
+                let i = pick_key(pick, only_live, keys.len(), &live);
                 let deadline = at(now, delta);
                 let expect = match live.get_mut(&i) {
                     Some(t) => {
@@ -197,10 +224,17 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
                     prop_assert!(!timers.refresh(keys[*i], &pool[0]));
                 }
             }
+            TimerOp::NearWrap => timers.set_next_seq(u32::MAX - 3),
             // Cancel/reset/refresh with no key handed out yet: nothing to do.
             _ => {}
         }
         prop_assert_eq!(timers.len(), live.len());
+        prop_assert!(
+            timers.heap_len() <= 2 * live.len() + SLACK,
+            "{} heap items for {} timers",
+            timers.heap_len(),
+            live.len()
+        );
         prop_assert_eq!(timers.is_empty(), live.is_empty());
         prop_assert_eq!(
             timers.next_deadline(),
