@@ -48,6 +48,27 @@ async fn concurrent_virtual_sleeps_fire_in_deadline_order() {
 }
 
 #[geode::test(start_paused = true)]
+async fn timeouts_armed_at_one_instant_elapse_together_in_arming_order() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let order = order.clone();
+            geode::spawn(async move {
+                let r = timeout(Duration::from_secs(10), std::future::pending::<()>()).await;
+                assert!(r.is_err());
+                order.borrow_mut().push((i, Instant::now() - start));
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let expect: Vec<_> = (0..50).map(|i| (i, Duration::from_secs(10))).collect();
+    assert_eq!(*order.borrow(), expect);
+}
+
+#[geode::test(start_paused = true)]
 async fn advance_fires_exactly_the_timers_it_passes() {
     let early = geode::spawn(sleep(Duration::from_secs(10)));
     let late = geode::spawn(sleep(Duration::from_secs(20)));

@@ -99,11 +99,19 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        let limit = *this.limit;
-        let sleep = this.sleep.get_or_insert_with(|| match limit {
-            Limit::After(d) => sleep(d),
-            Limit::At(i) => sleep_until(i),
-        });
+        let sleep = match this.sleep {
+            Some(sleep) => sleep,
+            None => match *this.limit {
+                // The limit starts now, `d` from the clock's one reading: such a deadline is not
+                // due yet, so the timer is armed without a second reading to check.
+                Limit::After(d) if !d.is_zero() => {
+                    *this.sleep = Some(Sleep::armed_ahead(Instant::now() + d, cx.waker()));
+                    return Poll::Pending;
+                }
+                Limit::After(d) => this.sleep.insert(sleep(d)),
+                Limit::At(i) => this.sleep.insert(sleep_until(i)),
+            },
+        };
         match Pin::new(sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
