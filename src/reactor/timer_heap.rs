@@ -126,15 +126,21 @@ impl Heap {
     #[inline]
     fn min_child(&self, pos: usize) -> Option<usize> {
         let first = ARITY * pos + 1;
-        let children = self.items.get(first..)?;
-        let children = &children[..children.len().min(ARITY)];
+        if let Some(c) = self.items.get(first..first + ARITY) {
+            // A full node, the common case: a two-round tournament, three compares.
+            let a = usize::from(c[1].before(&c[0]));
+            let b = 2 + usize::from(c[3].before(&c[2]));
+            let best = if c[b].before(&c[a]) { b } else { a };
+            return Some(first + best);
+        }
+        let c = self.items.get(first..)?;
         let mut best = 0;
-        for (i, c) in children.iter().enumerate().skip(1) {
-            if c.before(&children[best]) {
+        for (i, item) in c.iter().enumerate().skip(1) {
+            if item.before(&c[best]) {
                 best = i;
             }
         }
-        (!children.is_empty()).then_some(first + best)
+        (!c.is_empty()).then_some(first + best)
     }
 
     /// Moves the hole at `pos` down to a leaf along the smallest children; returns the leaf.
