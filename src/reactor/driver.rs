@@ -122,6 +122,17 @@ impl Reactor {
         self.timers.insert(deadline, waker)
     }
 
+    /// Arms a timer whose deadline is `after` from the clock reading of the next turn.
+    #[inline]
+    pub(crate) fn timer_stage(&mut self, after: Duration, waker: &Waker) -> Key {
+        self.timers.stage(after, waker)
+    }
+
+    /// Gives the staged timers their deadlines now (before the clock jumps).
+    pub(crate) fn timer_stamp(&mut self, now: Instant) {
+        self.timers.stamp(now);
+    }
+
     /// `false` if the timer has fired.
     #[inline]
     pub(crate) fn timer_refresh(&mut self, key: Key, waker: &Waker) -> bool {

@@ -5,7 +5,7 @@
 //! reference model, and checks after every step that both agree:
 //!
 //! - [`Timers`] (4-ary heap, lazy cancel) against a `Vec` of `(deadline, seq, waker)` sorted on
-//!   demand: insert / cancel / reset / refresh / advance-and-fire, with stale keys of fired
+//!   demand: insert / stage / cancel / reset / refresh / advance-and-fire, with stale keys of fired
 //!   and cancelled timers thrown in, and sequence-number wraparound. Checked: return values,
 //!   `len`, `next_deadline`, which wakers `fire_due` hands out, in which order (deadline, then
 //!   insertion/reset order), and that stale heap items stay within `2 * live + SLACK`.
@@ -98,6 +98,11 @@ enum TimerOp {
     },
     /// Skip the sequence counter to a few armings before it wraps (which renumbers).
     NearWrap,
+    /// A timer `after` ms from the clock at the next advance.
+    Stage {
+        after: u64,
+        waker: usize,
+    },
 }
 
 fn timer_op() -> impl Strategy<Value = TimerOp> {
@@ -110,15 +115,32 @@ fn timer_op() -> impl Strategy<Value = TimerOp> {
         1 => (any::<usize>(), 0..WAKERS).prop_map(|(pick, waker)| TimerOp::Refresh { pick, waker }),
         2 => (0u64..24).prop_map(|ms| TimerOp::Advance { ms }),
         1 => Just(TimerOp::NearWrap),
+        2 => (0u64..160, 0..WAKERS).prop_map(|(after, waker)| TimerOp::Stage { after, waker }),
     ]
 }
 
 /// One live timer of the model.
 #[derive(Clone, Copy, Debug)]
 struct ModelTimer {
-    deadline: Instant,
+    deadline: When,
     seq: u64,
     waker: usize,
+}
+
+/// A model timer's deadline: known, or staged (`after` from the next advance's clock).
+#[derive(Clone, Copy, Debug)]
+enum When {
+    At(Instant),
+    Staged(Duration),
+}
+
+impl When {
+    fn at(self) -> Option<Instant> {
+        match self {
+            When::At(t) => Some(t),
+            When::Staged(_) => None,
+        }
+    }
 }
 
 /// The history index `pick` names: among all `n` keys, or among the live ones if there are any.
@@ -156,7 +178,22 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
                 live.insert(
                     keys.len(),
                     ModelTimer {
-                        deadline,
+                        deadline: When::At(deadline),
+                        seq,
+                        waker,
+                    },
+                );
+                keys.push(key);
+            }
+            TimerOp::Stage { after, waker } => {
+                let after = Duration::from_millis(after);
+                let key = timers.stage(after, &pool[waker]);
+                prop_assert!(!keys.contains(&key), "a key was handed out twice: {key:?}");
+                seq += 1;
+                live.insert(
+                    keys.len(),
+                    ModelTimer {
+                        deadline: When::Staged(after),
                         seq,
                         waker,
                     },
@@ -181,7 +218,7 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
                 let expect = match live.get_mut(&i) {
                     Some(t) => {
                         seq += 1;
-                        t.deadline = deadline;
+                        t.deadline = When::At(deadline);
                         t.seq = seq;
                         true
                     }
@@ -207,10 +244,15 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
             }
             TimerOp::Advance { ms } => {
                 now += Duration::from_millis(ms);
+                for t in live.values_mut() {
+                    if let When::Staged(after) = t.deadline {
+                        t.deadline = When::At(now + after);
+                    }
+                }
                 let mut due: Vec<(Instant, u64, usize, usize)> = live
                     .iter()
-                    .filter(|(_, t)| t.deadline <= now)
-                    .map(|(&i, t)| (t.deadline, t.seq, t.waker, i))
+                    .filter_map(|(&i, t)| Some((t.deadline.at()?, t.seq, t.waker, i)))
+                    .filter(|d| d.0 <= now)
                     .collect();
                 due.sort();
                 let mut wakes = Vec::new();
@@ -238,7 +280,7 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
         prop_assert_eq!(timers.is_empty(), live.is_empty());
         prop_assert_eq!(
             timers.next_deadline(),
-            live.values().map(|t| t.deadline).min()
+            live.values().filter_map(|t| t.deadline.at()).min()
         );
     }
     // Cancel what is left, in history order: everything goes, nothing is left behind.

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Instant;
@@ -68,18 +68,6 @@ pub struct Sleep {
 }
 
 impl Sleep {
-    /// A sleep armed at once on this thread's reactor, for a deadline the caller has just
-    /// computed as a positive duration from the clock: it cannot be due yet, so this reads no
-    /// clock.
-    pub(super) fn armed_ahead(deadline: Instant, waker: &Waker) -> Sleep {
-        let (state, key) = reactor::with(|r| (r.id(), r.timer_insert(deadline.into_std(), waker)));
-        Sleep {
-            deadline,
-            state,
-            key,
-        }
-    }
-
     /// The instant at which this sleep completes.
     pub fn deadline(&self) -> Instant {
         self.deadline
