@@ -158,7 +158,8 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
     let pool = waker_pool();
     let base = Instant::now();
     let mut now = base;
-    let mut timers = Timers::new();
+    // An origin well before any deadline the sequence can arm.
+    let mut timers = Timers::with_origin(base - Duration::from_secs(3600));
     // Every key handed out, by history index; the model knows the live ones.
     let mut keys: Vec<Key> = Vec::new();
     let mut live: HashMap<usize, ModelTimer> = HashMap::new();

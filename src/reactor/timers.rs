@@ -1,10 +1,9 @@
 //! The timer store: armed timers in slots ([`timer_slots`](super::timer_slots): their wakers),
 //! their deadlines in a 4-ary min-heap ([`timer_heap`](super::timer_heap)).
 //!
-//! Deadlines are kept as the `Instant`s they were given, so the deadline handed back to
-//! `epoll_pwait2` is the exact nanosecond asked for. (Nanoseconds since an origin as one `u64`
-//! would make items 16 bytes instead of 24, but `std`'s `Instant` subtraction, which is not
-//! inlined, cost ~60 instructions per arming: more than the rest of an insert.) A sequence
+//! Deadlines are kept as `u64` nanoseconds since an origin (this reactor's clock reading when
+//! its first timer was armed): ordering is integer compares, heap items are 16 bytes, and the
+//! deadline handed back to `epoll_pwait2` is still the exact nanosecond asked for. A sequence
 //! number per arming breaks ties, so equal deadlines fire in arming order.
 //!
 //! Cancel and reset are lazy. The slot (and its waker) goes at once, but the heap item
@@ -50,6 +49,10 @@ pub(crate) struct Timers {
     staged: Vec<Staged>,
     /// The next sequence number. At `u32::MAX` the live items are renumbered from 0.
     seq: u32,
+    /// Deadlines are nanoseconds since this instant: the clock's reading when the first timer
+    /// was armed. The per-thread clock never goes back and only deadlines ahead of it are
+    /// armed, so none lies before it (one that did would count as the origin: due first).
+    origin: Option<Instant>,
 }
 
 impl Timers {
@@ -59,7 +62,34 @@ impl Timers {
             heap: Heap::new(),
             staged: Vec::new(),
             seq: 0,
+            origin: None,
         }
+    }
+
+    /// Timers with a given origin, for tests that arm deadlines in the past.
+    #[cfg(test)]
+    pub(crate) fn with_origin(origin: Instant) -> Timers {
+        Timers {
+            origin: Some(origin),
+            ..Timers::new()
+        }
+    }
+
+    /// `t` in nanoseconds since the origin, saturating at both ends. (One `std` subtraction,
+    /// which is not inlined: ~60 instructions. The staged path needs it once per turn.)
+    fn ticks(&mut self, t: Instant) -> u64 {
+        let origin = *self.origin.get_or_insert_with(super::clock::now);
+        nanos(t.saturating_duration_since(origin))
+    }
+
+    fn instant(&self, ticks: u64) -> Instant {
+        let Some(origin) = self.origin else {
+            unreachable!("geode: a timer deadline without an origin")
+        };
+        // 584 years on: representable, but saturate rather than ever panic.
+        origin
+            .checked_add(Duration::from_nanos(ticks))
+            .unwrap_or(origin)
     }
 
     /// Armed timers.
@@ -126,10 +156,11 @@ impl Timers {
 
     #[inline]
     pub(crate) fn insert(&mut self, deadline: Instant, waker: &Waker) -> Key {
+        let when = self.ticks(deadline);
         let seq = self.next_seq();
         let key = self.slots.insert(waker.clone(), seq);
         self.heap.push(Item {
-            when: deadline,
+            when,
             seq,
             index: key.index(),
         });
@@ -151,11 +182,14 @@ impl Timers {
 
     /// Gives the staged timers their deadlines, `now + after`, and moves them into the heap.
     pub(crate) fn stamp(&mut self, now: Instant) {
-        let now = crate::time::Instant::from_std(now);
+        if self.staged.is_empty() {
+            return;
+        }
+        let now = self.ticks(now);
         for s in self.staged.drain(..) {
             if self.slots.key_if_live(s.index, s.seq).is_some() {
                 self.heap.push(Item {
-                    when: (now + s.after).into_std(),
+                    when: now.saturating_add(nanos(s.after)),
                     seq: s.seq,
                     index: s.index,
                 });
@@ -194,6 +228,7 @@ impl Timers {
         if self.slots.get_mut(key).is_none() {
             return false;
         }
+        let when = self.ticks(deadline);
         // Before reading the old sequence: renumbering changes it.
         let seq = self.next_seq();
         let Some(entry) = self.slots.get_mut(key) else {
@@ -202,7 +237,7 @@ impl Timers {
         let old = std::mem::replace(&mut entry.seq, seq);
         self.unlink(old);
         self.heap.push(Item {
-            when: deadline,
+            when,
             seq,
             index: key.index(),
         });
@@ -239,7 +274,8 @@ impl Timers {
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
             if live_key(&self.slots, top).is_some() {
-                return Some(top.when);
+                let when = top.when;
+                return Some(self.instant(when));
             }
             self.heap.pop();
         }
@@ -250,6 +286,10 @@ impl Timers {
     /// its waker. Returns how many fired.
     pub(crate) fn fire_due(&mut self, now: Instant, wakes: &mut Vec<Waker>) -> usize {
         self.stamp(now);
+        if self.heap.len() == 0 {
+            return 0;
+        }
+        let now = self.ticks(now);
         let mut fired = 0;
         // Stale items at the top go too, due or not, so the top is live afterwards.
         while let Some(top) = self.heap.peek() {
@@ -270,6 +310,12 @@ impl Timers {
         self.bound();
         fired
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// The key of the timer whose live item `item` is, or `None` if it is stale.
@@ -302,7 +348,7 @@ mod tests {
     #[test]
     fn fires_in_deadline_then_insertion_order() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let w = noop();
         let mut keys = Vec::new();
         let mut rng = 7;
@@ -346,7 +392,7 @@ mod tests {
     #[test]
     fn reset_moves_both_ways() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let w = noop();
         let a = t.insert(base + ms(10_000), &w);
         let b = t.insert(base + ms(5_000), &w);
@@ -370,7 +416,7 @@ mod tests {
     #[test]
     fn deadlines_keep_every_nanosecond() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let d = base + Duration::new(3, 123_456_789);
         t.insert(d, &noop());
         assert_eq!(t.next_deadline(), Some(d));
@@ -403,7 +449,7 @@ mod tests {
     #[test]
     fn equal_deadlines_fire_in_arming_order() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let pool = distinct(200);
         let keys: Vec<Key> = pool.iter().map(|w| t.insert(base + ms(1), w)).collect();
         // Re-arming moves a timer behind the others at its new deadline.
@@ -422,7 +468,7 @@ mod tests {
     #[test]
     fn churn_keeps_the_heap_proportional_to_the_live_timers() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let w = noop();
         let mut rng = 11;
         let mut live: Vec<Key> = Vec::new();
@@ -448,7 +494,7 @@ mod tests {
     #[test]
     fn sequence_wrap_renumbers_without_reordering() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let pool = distinct(12);
         t.set_next_seq(u32::MAX - 5);
         let mut keys = Vec::new();
@@ -472,7 +518,7 @@ mod tests {
     #[test]
     fn staged_timers_take_their_deadline_from_the_next_fire_due() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let pool = distinct(3);
         let a = t.stage(ms(10), &pool[0]);
         let b = t.insert(base + ms(5), &pool[1]);
@@ -502,7 +548,7 @@ mod tests {
     #[test]
     fn staged_churn_stays_bounded_and_the_survivors_fire() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let pool = distinct(2);
         let mut rng = 5;
         let mut live: Vec<Key> = Vec::new();
@@ -526,7 +572,7 @@ mod tests {
     #[test]
     fn sequence_wrap_keeps_arming_order_across_staged_and_heap_timers() {
         let base = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::with_origin(base);
         let pool = distinct(8);
         t.set_next_seq(u32::MAX - 3);
         // All end up due at base + 10 ms; arming order alternates staged and armed.
