@@ -15,12 +15,14 @@ use crate::slab::Key;
 /// Requires `future` to complete within `duration`.
 ///
 /// The limit starts when the returned future is first polled and `future` is pending; to be
-/// exact, at the next turn of the polling thread's reactor, which reads the clock once for all
-/// the timeouts armed since its last turn. So a timeout never elapses early, may start up to
-/// one round of the run queue late, and one whose future wins before that turn costs no clock
-/// reading at all. (Under a paused clock it starts at the poll: [`advance`](super::advance)
-/// starts pending limits before moving the clock.) A future that is ready at once never arms
-/// a timer; any `Duration` is valid (`Duration::MAX`: no limit in practice).
+/// exact, at the next turn of the polling thread's reactor ([`park`](crate::reactor::park)),
+/// which reads the clock once for all the timeouts armed since its last turn. So a timeout
+/// never elapses early, may start late by the time until that turn (under the geode executor,
+/// at most one round of its run queue), and one whose future wins before that turn costs no
+/// clock reading at all. Under a paused clock it starts at the poll: [`advance`](super::advance)
+/// starts pending limits before it moves the clock. A future that is ready at once never arms
+/// a timer; any `Duration` is valid (`Duration::MAX`: no limit in practice). Moved to another
+/// thread while pending, it starts its limit again there ([`timeout_at`] keeps its deadline).
 ///
 /// # Examples
 /// ```
