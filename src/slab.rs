@@ -25,8 +25,16 @@ impl Key {
         }
     }
 
+    pub(crate) fn new(index: u32, generation: u32) -> Key {
+        Key { index, generation }
+    }
+
     pub(crate) fn index(self) -> u32 {
         self.index
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        self.generation
     }
 }
 
@@ -129,15 +137,6 @@ impl<T> Slab<T> {
                 Some(value)
             }
             _ => None,
-        }
-    }
-
-    /// The value at `index`, whatever its generation (for links inside one structure, which
-    /// are kept valid by construction).
-    pub(crate) fn at_mut(&mut self, index: u32) -> &mut T {
-        match self.entries.get_mut(index as usize) {
-            Some(Entry::Occupied { value, .. }) => value,
-            _ => unreachable!("geode: slab link to a vacant slot"),
         }
     }
 

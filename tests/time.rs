@@ -340,6 +340,87 @@ fn a_future_ready_at_once_under_timeout_arms_no_timer() {
     assert_eq!(pending_timers(), before);
 }
 
+/// Pending once (after waking itself), then ready: the shape of a timeout that arms its timer
+/// and cancels it at the next poll.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn a_hundred_thousand_timeouts_that_win_leave_no_timer_behind() {
+    block_on(bounded(10, "100k timeouts", async {
+        let before = baseline().await;
+        let fired = stats().timers_fired;
+        for i in 0..100_000u32 {
+            // Varying limits, so a cancelled timer is not always the latest one.
+            let limit = Duration::from_secs(1 + u64::from(i % 7));
+            assert_eq!(timeout(limit, PendingOnce(false)).await, Ok(()));
+        }
+        assert_eq!(pending_timers(), before);
+        assert_eq!(
+            stats().timers_fired,
+            fired,
+            "none fired: all were cancelled"
+        );
+    }));
+}
+
+#[test]
+fn a_timeout_moved_to_another_thread_rearms_there() {
+    let before = pending_timers();
+    let start = Instant::now();
+    let mut t = Box::pin(timeout(20 * MS, std::future::pending::<()>()));
+    {
+        let mut poll = tokio_test::task::spawn(poll_fn(|cx| Poll::Ready(t.as_mut().poll(cx))));
+        assert!(assert_ready!(poll.poll()).is_pending());
+    }
+    assert_eq!(pending_timers(), before + 1, "armed on this thread");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let r = block_on(t);
+        let _ = tx.send((r, Instant::now(), pending_timers()));
+    });
+    let (r, done, left) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("moved timeout hung");
+    assert!(r.is_err());
+    assert!(done >= start + 20 * MS, "elapsed early");
+    assert_eq!(left, 0);
+    // The entry left here gets its deadline at this reactor's next turn and fires 20 ms on,
+    // waking nobody who cares. `park` blocks until then (it may return early: loop).
+    for _ in 0..100 {
+        if pending_timers() == before {
+            break;
+        }
+        geode::reactor::park(Some(Duration::from_secs(1))).unwrap();
+    }
+    assert_eq!(
+        pending_timers(),
+        before,
+        "the entry left here fired harmlessly"
+    );
+}
+
+#[test]
+fn sleep_and_timeout_are_send_sync_unpin() {
+    fn check<T: Send + Sync + Unpin>() {}
+    check::<geode::time::Sleep>();
+    check::<geode::time::Timeout<std::future::Ready<()>>>();
+    // A state word and a slot key beside the deadline; a regression here costs every
+    // sleeping task memory.
+    assert!(size_of::<geode::time::Sleep>() <= 32);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sleep::reset, deadline, cancellation, counters
 // ---------------------------------------------------------------------------------------------

@@ -48,6 +48,45 @@ async fn concurrent_virtual_sleeps_fire_in_deadline_order() {
 }
 
 #[geode::test(start_paused = true)]
+async fn timeouts_armed_at_one_instant_elapse_together_in_arming_order() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let order = order.clone();
+            geode::spawn(async move {
+                let r = timeout(Duration::from_secs(10), std::future::pending::<()>()).await;
+                assert!(r.is_err());
+                order.borrow_mut().push((i, Instant::now() - start));
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let expect: Vec<_> = (0..50).map(|i| (i, Duration::from_secs(10))).collect();
+    assert_eq!(*order.borrow(), expect);
+}
+
+#[geode::test(start_paused = true)]
+async fn a_timeout_counts_from_its_poll_when_the_clock_jumps_before_the_reactor_turns() {
+    let start = Instant::now();
+    let mut t = std::pin::pin!(timeout(
+        Duration::from_secs(10),
+        std::future::pending::<()>()
+    ));
+    // Armed here; the reactor has not turned since, so its deadline is not set yet.
+    std::future::poll_fn(|cx| {
+        assert!(t.as_mut().poll(cx).is_pending());
+        std::task::Poll::Ready(())
+    })
+    .await;
+    advance(Duration::from_secs(10)).await;
+    assert!(t.await.is_err());
+    assert_eq!(Instant::now() - start, Duration::from_secs(10));
+}
+
+#[geode::test(start_paused = true)]
 async fn advance_fires_exactly_the_timers_it_passes() {
     let early = geode::spawn(sleep(Duration::from_secs(10)));
     let late = geode::spawn(sleep(Duration::from_secs(20)));

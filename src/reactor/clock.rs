@@ -29,6 +29,7 @@ thread_local! {
 }
 
 /// The current time on this thread's clock.
+#[inline]
 pub(crate) fn now() -> Instant {
     match CLOCK.with(Cell::get) {
         State::Real => Instant::now(),

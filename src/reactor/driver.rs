@@ -115,20 +115,35 @@ impl Reactor {
     }
 
     /// Arms a timer; the key is valid until the timer fires or is cancelled.
+    #[inline]
     pub(crate) fn timer_insert(&mut self, deadline: Instant, waker: &Waker) -> Key {
         self.timers.insert(deadline, waker)
     }
 
+    /// Arms a timer whose deadline is `after` from the clock reading of the next turn.
+    #[inline]
+    pub(crate) fn timer_stage(&mut self, after: Duration, waker: &Waker) -> Key {
+        self.timers.stage(after, waker)
+    }
+
+    /// Gives the staged timers their deadlines now (before the clock jumps).
+    pub(crate) fn timer_stamp(&mut self, now: Instant) {
+        self.timers.stamp(now);
+    }
+
     /// `false` if the timer has fired.
+    #[inline]
     pub(crate) fn timer_refresh(&mut self, key: Key, waker: &Waker) -> bool {
         self.timers.refresh(key, waker)
     }
 
+    #[inline]
     pub(crate) fn timer_cancel(&mut self, key: Key) -> bool {
         self.timers.cancel(key)
     }
 
     /// `false` if the timer has fired.
+    #[inline]
     pub(crate) fn timer_reset(&mut self, key: Key, deadline: Instant) -> bool {
         self.timers.reset(key, deadline)
     }

@@ -47,6 +47,8 @@ mod driver;
 mod model_tests;
 pub(crate) mod registration;
 mod stats;
+mod timer_heap;
+mod timer_slots;
 mod timers;
 mod unpark;
 mod waiters;
@@ -118,6 +120,7 @@ impl Reactor {
         }
     }
 
+    #[inline]
     pub(crate) fn id(&mut self) -> u64 {
         if self.id == 0 {
             self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);

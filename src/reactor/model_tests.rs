@@ -4,10 +4,12 @@
 //! Each test applies a random sequence of operations to the real structure and to a plain
 //! reference model, and checks after every step that both agree:
 //!
-//! - [`Timers`] (indexed binary heap) against a `Vec` of `(deadline, seq, waker)` sorted on
-//!   demand: insert / cancel / reset / refresh / advance-and-fire, with stale keys of fired
-//!   and cancelled timers thrown in. Checked: return values, `len`, `next_deadline`, and which
-//!   wakers `fire_due` hands out, in which order (deadline, then insertion/reset order).
+//! - [`Timers`] (4-ary heap, lazy cancel) against a `Vec` of `(deadline, seq, waker)` sorted on
+//!   demand: insert / stage / cancel / reset / refresh / advance-and-fire, with stale keys of
+//!   fired and cancelled timers thrown in, and sequence-number wraparound. Checked: return
+//!   values, `len`, `next_deadline`, which wakers `fire_due` hands out, in which order
+//!   (deadline, then insertion/reset order), and that stale heap items stay within
+//!   `2 * live + SLACK`.
 //! - [`Direction`] (ticket-ordered FIFO queue, first waiter inline) against one `VecDeque` per
 //!   direction: enqueue / requeue of a notified waiter / remove (queued or notified, i.e.
 //!   dropped while queued or after being woken) / refresh / on_edge / notify_all / pass_on /
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use super::timers::Timers;
+use super::timers::{SLACK, Timers};
 use super::waiters::{Direction, Readiness, Ticket, WaiterState};
 use crate::slab::{Key, Slab};
 
@@ -76,12 +78,15 @@ enum TimerOp {
         delta: u64,
         waker: usize,
     },
-    /// Cancel the `pick`-th key ever handed out (live, fired or cancelled).
+    /// Cancel the `pick`-th key ever handed out (live, fired or cancelled), or with `live`,
+    /// the `pick`-th live one (which leaves a stale heap item behind).
     Cancel {
         pick: usize,
+        live: bool,
     },
     Reset {
         pick: usize,
+        live: bool,
         delta: u64,
     },
     Refresh {
@@ -92,31 +97,70 @@ enum TimerOp {
     Advance {
         ms: u64,
     },
+    /// Skip the sequence counter to a few armings before it wraps (which renumbers).
+    NearWrap,
+    /// A timer `after` ms from the clock at the next advance.
+    Stage {
+        after: u64,
+        waker: usize,
+    },
 }
 
 fn timer_op() -> impl Strategy<Value = TimerOp> {
     prop_oneof![
-        4 => (0u64..48, 0..WAKERS).prop_map(|(delta, waker)| TimerOp::Insert { delta, waker }),
-        2 => any::<usize>().prop_map(|pick| TimerOp::Cancel { pick }),
-        2 => (any::<usize>(), 0u64..48).prop_map(|(pick, delta)| TimerOp::Reset { pick, delta }),
+        4 => (0u64..160, 0..WAKERS).prop_map(|(delta, waker)| TimerOp::Insert { delta, waker }),
+        2 => (any::<usize>(), any::<bool>())
+            .prop_map(|(pick, live)| TimerOp::Cancel { pick, live }),
+        2 => (any::<usize>(), any::<bool>(), 0u64..160)
+            .prop_map(|(pick, live, delta)| TimerOp::Reset { pick, live, delta }),
         1 => (any::<usize>(), 0..WAKERS).prop_map(|(pick, waker)| TimerOp::Refresh { pick, waker }),
         2 => (0u64..24).prop_map(|ms| TimerOp::Advance { ms }),
+        1 => Just(TimerOp::NearWrap),
+        2 => (0u64..160, 0..WAKERS).prop_map(|(after, waker)| TimerOp::Stage { after, waker }),
     ]
 }
 
 /// One live timer of the model.
 #[derive(Clone, Copy, Debug)]
 struct ModelTimer {
-    deadline: Instant,
+    deadline: When,
     seq: u64,
     waker: usize,
+}
+
+/// A model timer's deadline: known, or staged (`after` from the next advance's clock).
+#[derive(Clone, Copy, Debug)]
+enum When {
+    At(Instant),
+    Staged(Duration),
+}
+
+impl When {
+    fn at(self) -> Option<Instant> {
+        match self {
+            When::At(t) => Some(t),
+            When::Staged(_) => None,
+        }
+    }
+}
+
+/// The history index `pick` names: among all `n` keys, or among the live ones if there are any.
+fn pick_key(pick: usize, only_live: bool, n: usize, live: &HashMap<usize, ModelTimer>) -> usize {
+    if only_live && !live.is_empty() {
+        let mut ids: Vec<usize> = live.keys().copied().collect();
+        ids.sort_unstable();
+        ids[pick % ids.len()]
+    } else {
+        pick % n
+    }
 }
 
 fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
     let pool = waker_pool();
     let base = Instant::now();
     let mut now = base;
-    let mut timers = Timers::new();
+    // An origin well before any deadline the sequence can arm.
+    let mut timers = Timers::with_origin(base - Duration::from_secs(3600));
     // Every key handed out, by history index; the model knows the live ones.
     let mut keys: Vec<Key> = Vec::new();
     let mut live: HashMap<usize, ModelTimer> = HashMap::new();
@@ -136,25 +180,47 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
                 live.insert(
                     keys.len(),
                     ModelTimer {
-                        deadline,
+                        deadline: When::At(deadline),
                         seq,
                         waker,
                     },
                 );
                 keys.push(key);
             }
-            TimerOp::Cancel { pick } if !keys.is_empty() => {
-                let i = pick % keys.len();
+            TimerOp::Stage { after, waker } => {
+                let after = Duration::from_millis(after);
+                let key = timers.stage(after, &pool[waker]);
+                prop_assert!(!keys.contains(&key), "a key was handed out twice: {key:?}");
+                seq += 1;
+                live.insert(
+                    keys.len(),
+                    ModelTimer {
+                        deadline: When::Staged(after),
+                        seq,
+                        waker,
+                    },
+                );
+                keys.push(key);
+            }
+            TimerOp::Cancel {
+                pick,
+                live: only_live,
+            } if !keys.is_empty() => {
+                let i = pick_key(pick, only_live, keys.len(), &live);
                 let expect = live.remove(&i).is_some();
                 prop_assert_eq!(timers.cancel(keys[i]), expect, "cancel of key #{}", i);
             }
-            TimerOp::Reset { pick, delta } if !keys.is_empty() => {
-                let i = pick % keys.len();
+            TimerOp::Reset {
+                pick,
+                live: only_live,
+                delta,
+            } if !keys.is_empty() => {
+                let i = pick_key(pick, only_live, keys.len(), &live);
                 let deadline = at(now, delta);
                 let expect = match live.get_mut(&i) {
                     Some(t) => {
                         seq += 1;
-                        t.deadline = deadline;
+                        t.deadline = When::At(deadline);
                         t.seq = seq;
                         true
                     }
@@ -180,10 +246,15 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
             }
             TimerOp::Advance { ms } => {
                 now += Duration::from_millis(ms);
+                for t in live.values_mut() {
+                    if let When::Staged(after) = t.deadline {
+                        t.deadline = When::At(now + after);
+                    }
+                }
                 let mut due: Vec<(Instant, u64, usize, usize)> = live
                     .iter()
-                    .filter(|(_, t)| t.deadline <= now)
-                    .map(|(&i, t)| (t.deadline, t.seq, t.waker, i))
+                    .filter_map(|(&i, t)| Some((t.deadline.at()?, t.seq, t.waker, i)))
+                    .filter(|d| d.0 <= now)
                     .collect();
                 due.sort();
                 let mut wakes = Vec::new();
@@ -197,14 +268,21 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
                     prop_assert!(!timers.refresh(keys[*i], &pool[0]));
                 }
             }
+            TimerOp::NearWrap => timers.set_next_seq(u32::MAX - 3),
             // Cancel/reset/refresh with no key handed out yet: nothing to do.
             _ => {}
         }
         prop_assert_eq!(timers.len(), live.len());
+        prop_assert!(
+            timers.heap_len() <= 2 * live.len() + SLACK,
+            "{} heap items for {} timers",
+            timers.heap_len(),
+            live.len()
+        );
         prop_assert_eq!(timers.is_empty(), live.is_empty());
         prop_assert_eq!(
             timers.next_deadline(),
-            live.values().map(|t| t.deadline).min()
+            live.values().filter_map(|t| t.deadline.at()).min()
         );
     }
     // Cancel what is left, in history order: everything goes, nothing is left behind.

@@ -30,6 +30,7 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 impl Instant {
     /// The current time on this thread's clock: real time, or the virtual time of a paused
     /// clock (see [`pause`](crate::time::pause)).
+    #[inline]
     pub fn now() -> Instant {
         Instant(crate::reactor::clock::now())
     }
@@ -75,6 +76,7 @@ impl Instant {
     }
 
     /// `self + d`, saturating at a point far enough ahead never to be reached.
+    #[inline]
     pub(crate) fn saturating_add(self, d: Duration) -> Instant {
         self.0
             .checked_add(d)
@@ -86,6 +88,7 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
 
+    #[inline]
     fn add(self, d: Duration) -> Instant {
         self.saturating_add(d)
     }

@@ -38,10 +38,16 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
-        timer: None,
-        done: false,
+        state: UNARMED,
+        key: Key::from_u64(0),
     }
 }
+
+/// [`Sleep::state`] of a sleep with no timer armed.
+const UNARMED: u64 = 0;
+/// [`Sleep::state`] of a sleep that has completed. Reactor ids count up from 1 and never get
+/// here.
+const DONE: u64 = u64::MAX;
 
 /// Future returned by [`sleep`] and [`sleep_until`].
 ///
@@ -55,9 +61,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
     deadline: Instant,
-    /// The reactor (by id) and timer entry, once armed.
-    timer: Option<(u64, Key)>,
-    done: bool,
+    /// `UNARMED`, `DONE`, or the id of the reactor where `key` is armed: one word for what
+    /// would otherwise be an `Option` and a flag, which keeps a `Sleep` at 32 bytes.
+    state: u64,
+    key: Key,
 }
 
 impl Sleep {
@@ -68,7 +75,7 @@ impl Sleep {
 
     /// Whether the deadline has been reached (as of the last poll).
     pub fn is_elapsed(&self) -> bool {
-        self.done
+        self.state == DONE
     }
 
     /// Moves the deadline, earlier or later, reusing the armed timer entry. A sleep that had
@@ -86,20 +93,25 @@ impl Sleep {
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
-        this.done = false;
-        if let Some((id, key)) = this.timer {
-            // A deadline already past: disarm, so the next poll completes at once (it compares
-            // with the clock when unarmed) instead of one reactor turn later.
-            let kept = if deadline <= Instant::now() {
-                reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
-                false
-            } else {
-                reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()))
-                    == Some(true)
-            };
-            if !kept {
-                this.timer = None;
+        let (id, key) = match this.state {
+            UNARMED => return,
+            DONE => {
+                this.state = UNARMED;
+                return;
             }
+            id => (id, this.key),
+        };
+        // A deadline already past: disarm, so the next poll completes at once (it compares
+        // with the clock when unarmed) instead of one reactor turn later.
+        let kept = if deadline <= Instant::now() {
+            reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
+            false
+        } else {
+            reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()))
+                == Some(true)
+        };
+        if !kept {
+            this.state = UNARMED;
         }
     }
 }
@@ -109,30 +121,26 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.done {
+        if this.state == DONE {
             return Poll::Ready(());
         }
         let done = reactor::with(|r| {
             let here = r.id();
-            if let Some((id, key)) = this.timer {
-                if id == here {
-                    if r.timer_refresh(key, cx.waker()) {
-                        return false;
-                    }
-                    this.timer = None;
-                    return true;
-                }
-                // Armed on another thread's reactor: leave that entry to fire there, re-arm here.
-                this.timer = None;
+            if this.state == here {
+                // Not found: it fired.
+                return !r.timer_refresh(this.key, cx.waker());
             }
+            // Unarmed, or armed on another thread's reactor: leave that entry to fire there,
+            // arm here.
             if this.deadline <= Instant::now() {
                 return true;
             }
-            this.timer = Some((here, r.timer_insert(this.deadline.into_std(), cx.waker())));
+            this.key = r.timer_insert(this.deadline.into_std(), cx.waker());
+            this.state = here;
             false
         });
         if done {
-            this.done = true;
+            this.state = DONE;
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -142,7 +150,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((id, key)) = self.timer.take() {
+        let (id, key) = (self.state, self.key);
+        if id != UNARMED && id != DONE {
             let _ = reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
         }
     }

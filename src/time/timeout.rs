@@ -3,17 +3,26 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
 use super::{Instant, Sleep, sleep, sleep_until};
+use crate::reactor;
+use crate::slab::Key;
 
 /// Requires `future` to complete within `duration`.
 ///
-/// The limit starts when the returned future is first polled. A future that is ready at once
-/// never arms a timer; any `Duration` is valid (`Duration::MAX`: no limit in practice).
+/// The limit starts when the returned future is first polled and `future` is pending; to be
+/// exact, at the next turn of the polling thread's reactor ([`park`](crate::reactor::park)),
+/// which reads the clock once for all the timeouts armed since its last turn. So a timeout
+/// never elapses early, may start late by the time until that turn (under the geode executor,
+/// at most one round of its run queue), and one whose future wins before that turn costs no
+/// clock reading at all. Under a paused clock it starts at the poll: [`advance`](super::advance)
+/// starts pending limits before it moves the clock. A future that is ready at once never arms
+/// a timer; any `Duration` is valid (`Duration::MAX`: no limit in practice). Moved to another
+/// thread while pending, it starts its limit again there ([`timeout_at`] keeps its deadline).
 ///
 /// # Examples
 /// ```
@@ -29,7 +38,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,
         limit: Limit::After(duration),
-        sleep: None,
+        timer: Timer::Unarmed,
     }
 }
 
@@ -48,7 +57,7 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
     Timeout {
         future,
         limit: Limit::At(deadline),
-        sleep: None,
+        timer: Timer::Unarmed,
     }
 }
 
@@ -56,6 +65,46 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 enum Limit {
     After(Duration),
     At(Instant),
+}
+
+#[derive(Debug)]
+enum Timer {
+    /// The future has not been pending yet.
+    Unarmed,
+    /// `timeout`: staged on a reactor, which sets the deadline at its next turn.
+    Staged(Staged),
+    /// `timeout_at`, or a zero limit.
+    Sleep(Sleep),
+}
+
+/// A timer staged on the reactor with this id.
+#[derive(Debug)]
+struct Staged {
+    reactor: u64,
+    key: Key,
+}
+
+impl Staged {
+    fn new(after: Duration, waker: &Waker) -> Staged {
+        reactor::with(|r| Staged {
+            reactor: r.id(),
+            key: r.timer_stage(after, waker),
+        })
+    }
+
+    /// `Some(true)` once fired; `None` if polled on another thread than the one it was staged
+    /// on (whose reactor keeps the entry and fires it harmlessly).
+    fn poll_fired(&self, waker: &Waker) -> Option<bool> {
+        let (id, key) = (self.reactor, self.key);
+        reactor::with(|r| (r.id() == id).then(|| !r.timer_refresh(key, waker)))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let (id, key) = (self.reactor, self.key);
+        let _ = reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
+    }
 }
 
 pin_project! {
@@ -70,7 +119,7 @@ pin_project! {
         #[pin]
         future: F,
         limit: Limit,
-        sleep: Option<Sleep>,
+        timer: Timer,
     }
 }
 
@@ -99,15 +148,32 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        let limit = *this.limit;
-        let sleep = this.sleep.get_or_insert_with(|| match limit {
+        match this.timer {
+            Timer::Sleep(sleep) => {
+                return Pin::new(sleep).poll(cx).map(|()| Err(Elapsed(())));
+            }
+            Timer::Staged(staged) => match staged.poll_fired(cx.waker()) {
+                Some(true) => return Poll::Ready(Err(Elapsed(()))),
+                Some(false) => return Poll::Pending,
+                // Moved to another thread: the limit restarts here, as the deadline the other
+                // reactor set (or will set) cannot be read from this one.
+                None => {}
+            },
+            Timer::Unarmed => {}
+        }
+        let sleep = match *this.limit {
+            Limit::After(d) if !d.is_zero() => {
+                *this.timer = Timer::Staged(Staged::new(d, cx.waker()));
+                return Poll::Pending;
+            }
             Limit::After(d) => sleep(d),
             Limit::At(i) => sleep_until(i),
-        });
-        match Pin::new(sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
-            Poll::Pending => Poll::Pending,
-        }
+        };
+        *this.timer = Timer::Sleep(sleep);
+        let Timer::Sleep(sleep) = this.timer else {
+            unreachable!()
+        };
+        Pin::new(sleep).poll(cx).map(|()| Err(Elapsed(())))
     }
 }
 

@@ -58,6 +58,8 @@ pub fn resume() {
 /// });
 /// ```
 pub async fn advance(duration: Duration) {
+    // Timeouts armed since the reactor's last turn start now, not after the jump.
+    crate::reactor::try_with(|r| r.timer_stamp(clock::now()));
     if clock::advance(duration) {
         crate::yield_now().await;
     } else {
