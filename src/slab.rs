@@ -58,6 +58,7 @@ impl<T> Slab<T> {
         self.len
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -95,6 +96,7 @@ impl<T> Slab<T> {
     }
 
     /// The key the next [`insert`](Self::insert) will return.
+    #[cfg(test)]
     pub(crate) fn next_key(&self) -> Key {
         if self.free != NONE {
             match self.entries[self.free as usize] {
