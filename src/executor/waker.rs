@@ -85,12 +85,18 @@ impl Shared {
         self.unparker.unpark();
     }
 
+    /// Whether something may have been injected: a relaxed load, so that the executor pays for
+    /// the swap (a locked instruction) in [`drain`](Self::drain) only when something came in.
+    /// A stale `false` loses no wake: the unpark that follows every push makes the reactor's
+    /// next park return, and the executor looks again after it.
+    #[inline]
+    pub(super) fn maybe_injected(&self) -> bool {
+        self.injected.load(Ordering::Relaxed)
+    }
+
     /// Moves remotely woken tasks into `into`; `true` if the main future was woken too.
     pub(super) fn drain(&self, into: &mut Vec<Notified>) -> bool {
-        // A relaxed look first: the swap, a locked instruction, only when something came in.
-        // A stale `false` is no lost wake: the unpark that follows every push makes the
-        // reactor's next park return, and the executor looks again after it.
-        if !self.injected.load(Ordering::Relaxed) || !self.injected.swap(false, Ordering::Acquire) {
+        if !self.injected.swap(false, Ordering::Acquire) {
             return false;
         }
         let mut inject = self.lock();

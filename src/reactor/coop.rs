@@ -18,6 +18,7 @@ thread_local! {
 
 /// A fresh budget for the poll about to start. The executor calls it before every poll rather
 /// than saving and restoring around each one: nothing between two polls checks the budget.
+#[inline]
 pub(crate) fn start() {
     BUDGET_LEFT.with(|b| b.set(Some(BUDGET)));
 }
