@@ -23,7 +23,7 @@ use std::time::Duration;
 pub use join::{JoinError, JoinHandle, SpawnError};
 
 use crate::reactor::{self, coop};
-use raw::{Notified, TaskList};
+use raw::{Notified, TaskTable};
 use waker::{MainWaker, Shared};
 
 /// Tasks run between two looks at the reactor while tasks stay runnable (tokio's
@@ -31,12 +31,12 @@ use waker::{MainWaker, Shared};
 const BATCH: usize = 61;
 
 /// One `block_on`/`run` call's executor. Lives on that call's stack and is `!Send` (its task
-/// list holds raw pointers): a `&Runtime` means "on the runtime's thread", which `raw.rs`
+/// table holds raw pointers): a `&Runtime` means "on the runtime's thread", which `raw.rs`
 /// relies on.
 struct Runtime {
     shared: Arc<Shared>,
     /// Live tasks, so that the runtime can drop their futures when it ends.
-    tasks: TaskList,
+    tasks: TaskTable,
     queue: RefCell<VecDeque<Notified>>,
     main_woken: Cell<bool>,
     /// Reused buffer for draining the injection queue.
@@ -47,7 +47,7 @@ impl Runtime {
     fn new() -> Runtime {
         Runtime {
             shared: Arc::new(Shared::new()),
-            tasks: TaskList::new(),
+            tasks: TaskTable::new(),
             queue: RefCell::new(VecDeque::new()),
             main_woken: Cell::new(true),
             inject_buf: RefCell::new(Vec::new()),
@@ -106,7 +106,7 @@ impl Drop for Teardown<'_> {
         let rt = self.0;
         drop(rt.shared.close());
         loop {
-            while raw::cancel_first(rt) {}
+            raw::cancel_all(rt);
             // One at a time, outside the borrow: releasing an entry may free a task and drop
             // its join waker, which is user code.
             let next = rt.queue.borrow_mut().pop_front();

@@ -1,7 +1,7 @@
 //! The executor's unsafe core, all in this file: the task cell (one allocation per task: a
 //! header, then the future and later its output), the `RawWakerVTable` whose data is that
-//! header, the intrusive list of a runtime's live tasks, and the pointer to the runtime running
-//! on this thread.
+//! header, the table of a runtime's live tasks, and the pointer to the runtime running on this
+//! thread.
 //!
 //! Why unsafe outside `src/sys` (docs/ARCHITECTURE.md, "Invariants"): a waker must be
 //! `Send + Sync`, the task it points at holds a `!Send` future, and a single allocation shared
@@ -9,10 +9,10 @@
 //!
 //! - **Which thread touches what.** From any thread, through a `Waker` or a [`Notified`]: the
 //!   header's state word (atomic), its vtable pointer (immutable) and its `Arc<Shared>`
-//!   (`Sync`). Only on the thread of the task's runtime: the future, the output, the list links
+//!   (`Sync`). Only on the thread of the task's runtime: the future, the output, the slot index
 //!   and the join waker. The code that touches those is reached only through a `&Runtime`
 //!   (`!Send + !Sync`, so proof of being on its thread) whose `Shared` is the task's
-//!   ([`Notified::run`], [`cancel_first`]), or through the task's [`RawJoin`] (`!Send`, created
+//!   ([`Notified::run`], [`cancel_all`]), or through the task's [`RawJoin`] (`!Send`, created
 //!   by [`spawn`] on that thread).
 //! - **Freeing drops only `Send` parts.** Whoever drops the last reference, on any thread,
 //!   drops the header's `Arc<Shared>` and join waker and frees the memory; the stage (future
@@ -21,13 +21,13 @@
 //!   the runtime (all on its thread), and an output is kept only for a live `JoinHandle`,
 //!   whose reference keeps the task alive until it takes or drops that output on its thread.
 //!   Were that ever not so, the value would leak rather than be dropped on the wrong thread.
-//! - **References** (`state.rs`): the task list's, the `JoinHandle`'s and each `Waker`'s are
+//! - **References** (`state.rs`): the task table's, the `JoinHandle`'s and each `Waker`'s are
 //!   counted; a queue entry is the `SCHEDULED` bit. Every pointer dereferenced below is backed
 //!   by one of them, held by the code doing the dereference.
 //! - **Wakes after the runtime ended** find the task `COMPLETE` (the runtime cancels every
 //!   task before it ends) and do nothing but release what they took.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -36,13 +36,13 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::Runtime;
 use super::join::JoinError;
 use super::state::{
-    ABORTED, COMPLETE, INITIAL, JOIN_HANDLE, MAX_REFS, OUTPUT, REF_ONE, SCHEDULED, last_entry,
+    ABORTED, COMPLETE, INITIAL, JOIN_HANDLE, OUTPUT, REF_LIMIT, REF_ONE, SCHEDULED, last_entry,
     last_ref,
 };
 use super::waker::Shared;
@@ -116,17 +116,17 @@ struct Vtable {
 }
 
 /// The part of a task that does not depend on its future's type; a waker's data pointer.
+/// 40 bytes.
 #[repr(C)]
 struct Header {
     /// Flags and reference count (`state.rs`). Any thread.
-    state: AtomicUsize,
+    state: AtomicU32,
+    /// Where the task sits in its runtime's [`TaskTable`]. Runtime thread only.
+    slot: Cell<u32>,
     vtable: &'static Vtable,
     /// The runtime's cross-thread half: identity for local wakes, injection queue for remote
     /// ones. Any thread (`Arc<Shared>` is `Send + Sync`).
     shared: Arc<Shared>,
-    /// Links in the runtime's list of live tasks. Runtime thread only.
-    prev: Cell<Option<NonNull<Header>>>,
-    next: Cell<Option<NonNull<Header>>>,
     /// The waker of whoever awaits the `JoinHandle`. Runtime thread only (its `JoinHandle`'s
     /// and its runtime's), except that freeing the task drops it (a `Waker` is `Send`).
     join_waker: UnsafeCell<Option<Waker>>,
@@ -169,7 +169,7 @@ fn vtable<F: Future>() -> &'static Vtable {
     }
 }
 
-/// Spawns `future` on `rt`: allocates its task, links it into the task list and queues it.
+/// Spawns `future` on `rt`: allocates its task, enters it in the task table and queues it.
 pub(super) fn spawn<F>(rt: &Runtime, future: F) -> RawJoin<F::Output>
 where
     F: Future + 'static,
@@ -177,11 +177,10 @@ where
 {
     let task = Box::new(Task {
         header: Header {
-            state: AtomicUsize::new(INITIAL),
+            state: AtomicU32::new(INITIAL),
+            slot: Cell::new(0),
             vtable: vtable::<F>(),
             shared: rt.shared.clone(),
-            prev: Cell::new(None),
-            next: Cell::new(None),
             join_waker: UnsafeCell::new(None),
         },
         stage: UnsafeCell::new(Stage {
@@ -189,8 +188,9 @@ where
         }),
     });
     let ptr = NonNull::from(Box::leak(task)).cast::<Header>();
-    // SAFETY: the task is new (in no list) and alive: INITIAL counts the list's reference.
-    unsafe { rt.tasks.push(ptr) };
+    // SAFETY: the task is new (in no table), alive (INITIAL counts the table's reference) and
+    // `rt`'s.
+    unsafe { rt.tasks.insert(ptr) };
     // INITIAL's SCHEDULED bit is this entry; its other counted reference is the RawJoin's.
     rt.push_local(Notified(ptr));
     RawJoin {
@@ -204,8 +204,8 @@ where
 /// (its `SCHEDULED` bit). On `rt`'s thread (implied by `&Runtime`).
 unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
     // SAFETY: the entry's reference keeps the task alive until the `fetch_and` below gives it
-    // up; after that, if the task is not complete, the list's reference does (only this thread
-    // completes tasks and drops that reference).
+    // up; after that, if the task is not complete, the table's reference does (only this
+    // thread completes tasks and drops that reference).
     let header = unsafe { ptr.as_ref() };
     // Acquire: see what the waker wrote before it set SCHEDULED, or the poll may miss it.
     let prev = header.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
@@ -228,7 +228,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
     // until `complete` drops it there: pinned.
     let future = unsafe { Pin::new_unchecked(&mut *(*stage::<F>(ptr)).future) };
     // SAFETY: the data pointer is this task's header and the vtable is `WAKER`'s; the waker is
-    // never dropped (`ManuallyDrop`), so it borrows the list's reference instead of counting
+    // never dropped (`ManuallyDrop`), so it borrows the table's reference instead of counting
     // one; a clone counts its own.
     let waker = ManuallyDrop::new(unsafe { Waker::new(ptr.as_ptr().cast(), &WAKER) });
     let mut cx = Context::from_waker(&waker);
@@ -252,17 +252,18 @@ unsafe fn cancel<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
 }
 
 /// Drops the future in place, stores `result` for the `JoinHandle` (or drops it if there is
-/// none), marks the task complete, unlinks it and wakes the `JoinHandle`'s waiter.
+/// none), marks the task complete, takes it out of the task table and wakes the `JoinHandle`'s
+/// waiter.
 ///
 /// # Safety
-/// `ptr` is a live, not yet complete `Task<F>` in `rt`'s list; on `rt`'s thread; nothing
+/// `ptr` is a live, not yet complete `Task<F>` in `rt`'s table; on `rt`'s thread; nothing
 /// borrows its stage.
 unsafe fn complete<F: Future>(
     ptr: NonNull<Header>,
     rt: &Runtime,
     result: Result<F::Output, JoinError>,
 ) {
-    // SAFETY: the list's reference keeps the task alive until `release_ref` below.
+    // SAFETY: the table's reference keeps the task alive until `release_ref` below.
     let header = unsafe { ptr.as_ref() };
     // SAFETY: live (above).
     let stage = unsafe { stage::<F>(ptr) };
@@ -285,11 +286,12 @@ unsafe fn complete<F: Future>(
         header.state.fetch_or(COMPLETE, Ordering::Release);
         Some(result)
     };
-    // SAFETY: a task that is not complete is in its runtime's list, which is `rt`'s.
-    unsafe { rt.tasks.remove(ptr) };
+    // SAFETY: a task that is not complete is in its runtime's table, which is `rt`'s, at the
+    // slot it was given.
+    unsafe { rt.tasks.remove(header.slot.get(), ptr) };
     // SAFETY: runtime thread; the `&mut` ends with the statement.
     let join = unsafe { (*header.join_waker.get()).take() };
-    // SAFETY: the list's reference, no longer used.
+    // SAFETY: the table's reference, no longer used.
     unsafe { release_ref(ptr) };
     // User code last, with the task consistent (and perhaps freed).
     if let Some(unwanted) = unwanted {
@@ -407,7 +409,7 @@ unsafe fn release_entry(ptr: NonNull<Header>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Queue entries, the task list, the JoinHandle's side
+// Queue entries, the task table, the JoinHandle's side
 // ---------------------------------------------------------------------------------------------
 
 /// A task in a run queue: the reference its `SCHEDULED` bit stands for.
@@ -445,18 +447,33 @@ impl Drop for Notified {
     }
 }
 
-/// A runtime's live (not complete) tasks, in an intrusive doubly linked list: 16 bytes of
-/// header per task, O(1) removal, and no allocation of its own. The list holds a counted
-/// reference to each task in it.
-pub(super) struct TaskList {
-    head: Cell<Option<NonNull<Header>>>,
+/// A runtime's live (not complete) tasks, so that it can drop their futures when it ends.
+/// Each task knows its slot (4 bytes of header), so removal is O(1); a slot is 8 bytes. The
+/// table holds a counted reference to each task in it. A free slot holds the index of the next
+/// free one, tagged with the low bit (a header is 8-aligned: a task pointer's low bit is clear).
+pub(super) struct TaskTable {
+    slots: RefCell<Vec<*mut Header>>,
+    /// First free slot, or `NO_SLOT`.
+    free: Cell<u32>,
     len: Cell<usize>,
 }
 
-impl TaskList {
-    pub(super) const fn new() -> TaskList {
-        TaskList {
-            head: Cell::new(None),
+const NO_SLOT: u32 = u32::MAX;
+
+fn free_slot(next: u32) -> *mut Header {
+    ptr::without_provenance_mut(((next as usize) << 1) | 1)
+}
+
+/// The next free slot, if `slot` is a free one.
+fn next_free(slot: *mut Header) -> Option<u32> {
+    (slot.addr() & 1 == 1).then_some((slot.addr() >> 1) as u32)
+}
+
+impl TaskTable {
+    pub(super) const fn new() -> TaskTable {
+        TaskTable {
+            slots: RefCell::new(Vec::new()),
+            free: Cell::new(NO_SLOT),
             len: Cell::new(0),
         }
     }
@@ -466,49 +483,64 @@ impl TaskList {
     }
 
     /// # Safety
-    /// `task` is live, in no list, and this list's runtime's (on its thread).
-    unsafe fn push(&self, task: NonNull<Header>) {
-        // SAFETY: live (caller); the links are touched only on this thread.
-        let h = unsafe { task.as_ref() };
-        h.prev.set(None);
-        h.next.set(self.head.get());
-        if let Some(old) = self.head.get() {
-            // SAFETY: in the list, hence live (the list holds a reference).
-            unsafe { old.as_ref() }.prev.set(Some(task));
-        }
-        self.head.set(Some(task));
+    /// `task` is live, in no table, and this table's runtime's (on its thread).
+    unsafe fn insert(&self, task: NonNull<Header>) {
+        let mut slots = self.slots.borrow_mut();
+        let slot = match self.free.get() {
+            NO_SLOT => {
+                let slot = u32::try_from(slots.len())
+                    .ok()
+                    .filter(|&s| s != NO_SLOT)
+                    .expect("geode: more than 4 billion live tasks");
+                slots.push(task.as_ptr());
+                slot
+            }
+            slot => {
+                let next = next_free(slots[slot as usize]);
+                self.free
+                    .set(next.expect("geode: task table free list corrupt"));
+                slots[slot as usize] = task.as_ptr();
+                slot
+            }
+        };
+        // SAFETY: live (caller); the slot is touched only on this thread.
+        unsafe { task.as_ref() }.slot.set(slot);
         self.len.set(self.len.get() + 1);
     }
 
     /// # Safety
-    /// `task` is in this list (on its runtime's thread).
-    unsafe fn remove(&self, task: NonNull<Header>) {
-        // SAFETY: in the list, hence live, as are its neighbours.
-        let h = unsafe { task.as_ref() };
-        match h.prev.get() {
-            // SAFETY: a neighbour in the list.
-            Some(p) => unsafe { p.as_ref() }.next.set(h.next.get()),
-            None => self.head.set(h.next.get()),
-        }
-        if let Some(n) = h.next.get() {
-            // SAFETY: a neighbour in the list.
-            unsafe { n.as_ref() }.prev.set(h.prev.get());
-        }
-        h.prev.set(None);
-        h.next.set(None);
+    /// `task` is in this table at `slot` (on its runtime's thread).
+    unsafe fn remove(&self, slot: u32, task: NonNull<Header>) {
+        let mut slots = self.slots.borrow_mut();
+        debug_assert_eq!(slots[slot as usize], task.as_ptr());
+        slots[slot as usize] = free_slot(self.free.get());
+        self.free.set(slot);
         self.len.set(self.len.get() - 1);
+    }
+
+    /// The first task at slot `from` or later, and its slot.
+    fn next_live(&self, from: usize) -> Option<(usize, NonNull<Header>)> {
+        let slots = self.slots.borrow();
+        let (at, &task) = slots
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, s)| next_free(**s).is_none())?;
+        Some((at, NonNull::new(task)?))
     }
 }
 
-/// Cancels the first of `rt`'s live tasks (drops its future); `false` if there is none.
-pub(super) fn cancel_first(rt: &Runtime) -> bool {
-    let Some(task) = rt.tasks.head.get() else {
-        return false;
-    };
-    // SAFETY: a task in `rt`'s list is live, not complete and `rt`'s; `&Runtime` means this is
-    // its thread; tasks are not polled while the runtime ends, so nothing borrows its stage.
-    unsafe { (task.as_ref().vtable.cancel)(task, rt) };
-    true
+/// Cancels (drops the futures of) `rt`'s live tasks. Tasks that dropping a future spawns may
+/// take slots already passed: the caller repeats until the table is empty.
+pub(super) fn cancel_all(rt: &Runtime) {
+    let mut from = 0;
+    while let Some((at, task)) = rt.tasks.next_live(from) {
+        from = at + 1;
+        // SAFETY: a task in `rt`'s table is live, not complete and `rt`'s; `&Runtime` means
+        // this is its thread; tasks are not polled while the runtime ends, so nothing borrows
+        // its stage.
+        unsafe { (task.as_ref().vtable.cancel)(task, rt) };
+    }
 }
 
 /// The `JoinHandle`'s reference to its task, typed by the output.
@@ -567,7 +599,7 @@ unsafe fn clone_waker(data: *const ()) -> RawWaker {
     // SAFETY: caller.
     let header = unsafe { &*data.cast::<Header>() };
     // Relaxed, as `Arc::clone`: a new reference is made from one the caller already holds.
-    if header.state.fetch_add(REF_ONE, Ordering::Relaxed) > MAX_REFS {
+    if header.state.fetch_add(REF_ONE, Ordering::Relaxed) >= REF_LIMIT {
         std::process::abort();
     }
     RawWaker::new(data, &WAKER)
