@@ -1,8 +1,9 @@
 //! The single-threaded executor: `block_on`, `run`, `spawn`, `yield_now`.
 //!
-//! A runtime lives for one `block_on`/`run` call on one thread. It keeps its tasks in a slab and
-//! a FIFO run queue of ids; it never touches an fd, only [`reactor::park`]
-//! and the reactor's unparker. Each turn of its loop polls the main future and queued tasks
+//! A runtime lives for one `block_on`/`run` call on one thread. Each task is one allocation
+//! whose header is also its waker's data (`raw.rs`); the runtime keeps a table of its live tasks
+//! and a FIFO run queue of task references. It never touches an fd, only [`reactor::park`] and
+//! the reactor's unparker. Each turn of its loop polls the main future and queued tasks
 //! (each poll with a coop budget) until none is runnable or `BATCH` polls are spent, then
 //! parks: without blocking if work is left, else until the next event or timer.
 
