@@ -4,16 +4,10 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-/// What a [`JoinHandle`] needs from a task, whatever its future's type.
-pub(crate) trait JoinTarget<T> {
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
-    fn abort(&self);
-    fn is_finished(&self) -> bool;
-}
+use super::raw::RawJoin;
 
 /// An owned permission to await a spawned task's output.
 ///
@@ -28,10 +22,14 @@ pub(crate) trait JoinTarget<T> {
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    pub(crate) task: Rc<dyn JoinTarget<T>>,
+    raw: RawJoin<T>,
 }
 
 impl<T> JoinHandle<T> {
+    pub(super) fn new(raw: RawJoin<T>) -> JoinHandle<T> {
+        JoinHandle { raw }
+    }
+
     /// Cancels the task: its future is dropped the next time the executor reaches it, and
     /// awaiting the handle gives a [`JoinError`] for which
     /// [`is_cancelled`](JoinError::is_cancelled) is true. Aborting a finished task does nothing.
@@ -45,12 +43,12 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn abort(&self) {
-        self.task.abort();
+        self.raw.abort();
     }
 
     /// Whether the task has finished (completed, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.raw.is_finished()
     }
 }
 
@@ -58,7 +56,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.task.poll_join(cx)
+        self.raw.poll(cx)
     }
 }
 
@@ -77,7 +75,9 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+    /// Boxed, so that a task's output slot (`Result<T, JoinError>`) grows by one pointer at
+    /// most; the `Mutex` makes the error `Sync` (the payload is only `Send`).
+    Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
 impl JoinError {
@@ -89,7 +89,7 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(Mutex::new(payload)),
+            repr: Repr::Panic(Box::new(Mutex::new(payload))),
         }
     }
 

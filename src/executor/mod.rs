@@ -1,235 +1,188 @@
 //! The single-threaded executor: `block_on`, `run`, `spawn`, `yield_now`.
 //!
-//! A runtime lives for one `block_on`/`run` call on one thread. It keeps its tasks in a slab and
-//! a FIFO run queue of ids; it never touches an fd, only [`reactor::park`]
-//! and the reactor's unparker. Each turn of its loop polls the main future and queued tasks
+//! A runtime lives for one `block_on`/`run` call on one thread. Each task is one allocation
+//! whose header is also its waker's data (`raw.rs`); the runtime keeps a table of its live tasks
+//! and a FIFO run queue of task references. It never touches an fd, only [`reactor::park`] and
+//! the reactor's unparker. Each turn of its loop polls the main future and queued tasks
 //! (each poll with a coop budget) until none is runnable or `BATCH` polls are spent, then
 //! parks: without blocking if work is left, else until the next event or timer.
 
 mod join;
-mod task;
+mod raw;
+mod state;
 mod waker;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 pub use join::{JoinError, JoinHandle, SpawnError};
 
 use crate::reactor::{self, coop};
-use crate::slab::Slab;
-use task::{Task, TaskRef};
-use waker::{Shared, TaskId, TaskWaker};
+use raw::{Notified, TaskTable};
+use waker::{MainWaker, Shared};
 
 /// Tasks run between two looks at the reactor while tasks stay runnable (tokio's
 /// `event_interval`): keeps timers and I/O from starving behind a busy run queue.
 const BATCH: usize = 61;
 
-static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
-
+/// One `block_on`/`run` call's executor. Lives on that call's stack and is `!Send` (its task
+/// table holds raw pointers): a `&Runtime` means "on the runtime's thread", which `raw.rs`
+/// relies on.
 struct Runtime {
     shared: Arc<Shared>,
-    tasks: RefCell<Slab<TaskRef>>,
-    queue: RefCell<VecDeque<TaskId>>,
+    /// Live tasks, so that the runtime can drop their futures when it ends.
+    tasks: TaskTable,
+    queue: RefCell<VecDeque<Notified>>,
     main_woken: Cell<bool>,
     /// Reused buffer for draining the injection queue.
-    inject_buf: RefCell<Vec<TaskId>>,
-}
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
-}
-
-/// Queues `id` if `runtime_id` is the runtime running on this thread. Called by wakers.
-pub(crate) fn push_local(runtime_id: u64, id: TaskId) -> bool {
-    CURRENT
-        .try_with(|c| match c.try_borrow().ok().as_deref() {
-            Some(Some(rt)) if rt.shared.runtime_id == runtime_id => {
-                match id {
-                    TaskId::Main => rt.main_woken.set(true),
-                    TaskId::Task(_) => rt.queue.borrow_mut().push_back(id),
-                }
-                true
-            }
-            _ => false,
-        })
-        .unwrap_or(false)
+    inject_buf: RefCell<Vec<Notified>>,
 }
 
 impl Runtime {
-    fn run_task(&self, id: TaskId) {
-        let TaskId::Task(key) = id else {
-            self.main_woken.set(true);
-            return;
-        };
-        let task = self.tasks.borrow().get(key).cloned();
-        if let Some(task) = task {
-            if task.run() {
-                self.tasks.borrow_mut().remove(key);
-            }
-        }
-    }
-
-    fn drain_inject(&self) {
-        if !self.shared.injected.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let mut buf = self.inject_buf.borrow_mut();
-        {
-            let mut q = self.shared.inject.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::swap(&mut *q, &mut *buf);
-        }
-        for id in buf.drain(..) {
-            match id {
-                TaskId::Main => self.main_woken.set(true),
-                TaskId::Task(_) => self.queue.borrow_mut().push_back(id),
-            }
-        }
-    }
-
-    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        let mut tasks = self.tasks.borrow_mut();
-        let key = tasks.next_key();
-        let header = Arc::new(TaskWaker {
-            id: TaskId::Task(key),
-            shared: self.shared.clone(),
-            scheduled: AtomicBool::new(true),
-        });
-        let task = Rc::new(Task::new(future, header));
-        let inserted = tasks.insert(task.clone() as TaskRef);
-        debug_assert_eq!(inserted, key);
-        self.queue.borrow_mut().push_back(TaskId::Task(key));
-        JoinHandle { task }
-    }
-}
-
-/// Leaves the runtime when `block_on` returns or unwinds: cancels the tasks still alive and
-/// makes every outstanding waker a no-op.
-struct Enter {
-    rt: Rc<Runtime>,
-}
-
-impl Enter {
-    #[track_caller]
-    fn new() -> Enter {
-        let already = CURRENT.with(|c| c.borrow().is_some());
-        if already {
-            panic!(
-                "geode: block_on/run called inside a running geode runtime on the same thread. \
-                 The inner call would block the task that is running the outer one; `.await` \
-                 the future instead, or `geode::spawn` it"
-            );
-        }
-        let rt = Rc::new(Runtime {
-            shared: Arc::new(Shared {
-                runtime_id: NEXT_RUNTIME.fetch_add(1, Ordering::Relaxed),
-                inject: Mutex::new(Vec::new()),
-                injected: AtomicBool::new(false),
-                unparker: reactor::unparker(),
-                closed: AtomicBool::new(false),
-            }),
-            tasks: RefCell::new(Slab::new()),
+    fn new() -> Runtime {
+        Runtime {
+            shared: Arc::new(Shared::new()),
+            tasks: TaskTable::new(),
             queue: RefCell::new(VecDeque::new()),
             main_woken: Cell::new(true),
             inject_buf: RefCell::new(Vec::new()),
-        });
-        CURRENT.with(|c| *c.borrow_mut() = Some(rt.clone()));
-        Enter { rt }
+        }
+    }
+
+    /// Queues a task woken on this thread.
+    fn push_local(&self, task: Notified) {
+        match self.queue.try_borrow_mut() {
+            Ok(mut queue) => queue.push_back(task),
+            // Only if a queue operation itself woke a task, which none does; the wake still
+            // counts.
+            Err(_) => self.shared.inject(task),
+        }
+    }
+
+    /// Twice per turn of the loop, almost always with nothing injected: one relaxed load,
+    /// inlined, with the rest out of line.
+    #[inline]
+    fn drain_inject(&self) {
+        if self.shared.maybe_injected() {
+            self.drain_inject_slow();
+        }
+    }
+
+    #[inline(never)]
+    fn drain_inject_slow(&self) {
+        let mut buf = self.inject_buf.borrow_mut();
+        if self.shared.drain(&mut buf) {
+            self.main_woken.set(true);
+        }
+        if !buf.is_empty() {
+            self.queue.borrow_mut().extend(buf.drain(..));
+        }
+    }
+
+    /// Runs up to `n` queued tasks (those queued before the call, as `n` is their count).
+    fn run_tasks(&self, n: usize) {
+        for _ in 0..n {
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(task) => task.run(self),
+                None => break,
+            }
+        }
     }
 }
 
-impl Drop for Enter {
+/// Ends the runtime when `block_on` returns or unwinds, while it is still this thread's
+/// runtime: closes the injection queue (later wakes do nothing), then drops the futures of the
+/// tasks still alive, including those that dropping others spawns.
+struct Teardown<'a>(&'a Runtime);
+
+impl Drop for Teardown<'_> {
     fn drop(&mut self) {
-        self.rt.shared.closed.store(true, Ordering::Release);
-        // Dropping a task's future may spawn or wake others; repeat until nothing is left.
+        let rt = self.0;
+        drop(rt.shared.close());
         loop {
-            let tasks: Vec<TaskRef> = {
-                let mut slab = self.rt.tasks.borrow_mut();
-                slab.keys()
-                    .into_iter()
-                    .filter_map(|k| slab.remove(k))
-                    .collect()
-            };
-            if tasks.is_empty() {
-                break;
-            }
-            for t in tasks {
-                t.cancel();
+            raw::cancel_all(rt);
+            // One at a time, outside the borrow: releasing an entry may free a task and drop
+            // its join waker, which is user code.
+            let next = rt.queue.borrow_mut().pop_front();
+            match next {
+                Some(entry) => drop(entry),
+                None if rt.tasks.is_empty() => break,
+                None => {}
             }
         }
-        self.rt.queue.borrow_mut().clear();
-        let _ = CURRENT.try_with(|c| c.borrow_mut().take());
+        coop::stop();
     }
 }
 
+#[track_caller]
 fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
-    let enter = Enter::new();
-    let rt = &enter.rt;
-    let main = Arc::new(TaskWaker {
-        id: TaskId::Main,
-        shared: rt.shared.clone(),
-        scheduled: AtomicBool::new(true),
-    });
-    let waker = Waker::from(main.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    let mut output = None;
-    loop {
-        // Alternate the main future (if woken) and one round of the tasks queued at that
-        // point, until nothing is runnable or `BATCH` polls are spent. A future that wakes
-        // itself (`yield_now`) goes behind what is already queued, main future included.
-        let mut batch = BATCH;
-        loop {
-            if output.is_none() && rt.main_woken.replace(false) {
-                batch -= 1;
-                main.scheduled.swap(false, Ordering::AcqRel);
-                let budget = coop::set(Some(coop::BUDGET));
-                let poll = future.as_mut().poll(&mut cx);
-                coop::set(budget);
-                if let Poll::Ready(out) = poll {
-                    if !wait_for_tasks {
-                        return out;
-                    }
-                    output = Some(out);
-                }
-            }
-            let round = rt.queue.borrow().len().min(batch);
-            for _ in 0..round {
-                let next = rt.queue.borrow_mut().pop_front();
-                if let Some(id) = next {
-                    rt.run_task(id);
-                }
-            }
-            batch -= round;
-            let main_ready = output.is_none() && rt.main_woken.get();
-            if batch == 0 || (!main_ready && rt.queue.borrow().is_empty()) {
-                break;
-            }
-        }
-        rt.drain_inject();
-        // `run` ends when the main future, every task *and* every timer are done. Checked
-        // right before parking: parking with nothing left would sleep forever.
-        if output.is_some() && rt.tasks.borrow().is_empty() && reactor::timers_pending() == 0 {
-            if let Some(out) = output.take() {
-                return out;
-            }
-        }
-        let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
-        if let Err(e) = reactor::park(if busy { Some(Duration::ZERO) } else { None }) {
-            panic!("geode: the reactor failed and the runtime cannot go on: {e}");
-        }
-        rt.drain_inject();
+    if raw::is_entered() {
+        panic!(
+            "geode: block_on/run called inside a running geode runtime on the same thread. \
+             The inner call would block the task that is running the outer one; `.await` \
+             the future instead, or `geode::spawn` it"
+        );
     }
+    let rt = Runtime::new();
+    raw::enter(&rt, || {
+        // Declared first, so dropped last: after the main future, whose destructor may still
+        // spawn or wake tasks.
+        let _teardown = Teardown(&rt);
+        let main = Arc::new(MainWaker {
+            shared: rt.shared.clone(),
+            scheduled: AtomicBool::new(true),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        let mut output = None;
+        loop {
+            // Alternate the main future (if woken) and one round of the tasks queued at that
+            // point, until nothing is runnable or `BATCH` polls are spent. A future that wakes
+            // itself (`yield_now`) goes behind what is already queued, main future included.
+            let mut batch = BATCH;
+            loop {
+                if output.is_none() && rt.main_woken.replace(false) {
+                    batch -= 1;
+                    main.scheduled.swap(false, Ordering::AcqRel);
+                    coop::start();
+                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                        if !wait_for_tasks {
+                            return out;
+                        }
+                        output = Some(out);
+                    }
+                }
+                let round = rt.queue.borrow().len().min(batch);
+                rt.run_tasks(round);
+                batch -= round;
+                let main_ready = output.is_none() && rt.main_woken.get();
+                if batch == 0 || (!main_ready && rt.queue.borrow().is_empty()) {
+                    break;
+                }
+            }
+            rt.drain_inject();
+            // `run` ends when the main future, every task *and* every timer are done. Checked
+            // right before parking: parking with nothing left would sleep forever.
+            if output.is_some() && rt.tasks.is_empty() && reactor::timers_pending() == 0 {
+                if let Some(out) = output.take() {
+                    return out;
+                }
+            }
+            let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
+            if let Err(e) = reactor::park(if busy { Some(Duration::ZERO) } else { None }) {
+                panic!("geode: the reactor failed and the runtime cannot go on: {e}");
+            }
+            rt.drain_inject();
+        }
+    })
 }
 
 /// Runs a future to completion on this thread, polling the tasks it spawns meanwhile.
@@ -322,11 +275,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let rt = CURRENT.with(|c| c.borrow().clone());
-    match rt {
-        Some(rt) => Ok(rt.spawn(future)),
-        None => Err(SpawnError::new()),
-    }
+    raw::with_current(|rt| JoinHandle::new(raw::spawn(rt, future))).ok_or_else(SpawnError::new)
 }
 
 /// Yields to the executor: the current task runs again after the tasks already queued and

@@ -1,45 +1,126 @@
-//! Task wakers: `Send + Sync`, safe to wake from any thread, and a no-op once their runtime is
-//! gone.
+//! The cross-thread half of a runtime, and the main future's waker.
 //!
-//! A waker knows its task's id and its runtime's shared half. Woken on the runtime's own thread
-//! (the usual case: the reactor dispatching events, one task waking another), it pushes the id
-//! onto the thread-local run queue: no lock, no syscall. Woken from another thread, it pushes
-//! onto the runtime's injection queue (a mutex) and unparks the reactor; the reactor coalesces
-//! unparks, so a burst of remote wakes costs one eventfd write per sleep.
+//! A task's waker is its own header (`raw.rs`). Woken on the runtime's own thread (the usual
+//! case: the reactor dispatching events, one task waking another), it pushes the task onto the
+//! runtime's local run queue: one atomic operation on the task's state, no lock, no syscall.
+//! Woken from another thread, it pushes onto the runtime's injection queue (a mutex) and
+//! unparks the reactor; the reactor coalesces unparks, so a burst of remote wakes costs one
+//! eventfd write per sleep. Once the runtime has ended the injection queue is closed: a remote
+//! wake then releases its entry instead of queueing it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Wake;
 
-use crate::reactor::Unparker;
-use crate::slab::Key;
+use super::raw::{Notified, with_current};
+use crate::reactor::{self, Unparker};
 
-/// Which future a waker schedules: a spawned task, or the `block_on` future itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TaskId {
-    Main,
-    Task(Key),
-}
-
-/// The half of a runtime that other threads may touch.
-pub(crate) struct Shared {
-    pub(crate) runtime_id: u64,
-    pub(crate) inject: Mutex<Vec<TaskId>>,
+/// The half of a runtime that other threads may touch. Its address is the runtime's identity.
+pub(super) struct Shared {
+    inject: Mutex<Inject>,
     /// Set after a push to `inject`, so the executor skips the lock when nothing came in.
-    pub(crate) injected: AtomicBool,
-    pub(crate) unparker: Unparker,
-    /// Set when the runtime ends: later wakes do nothing.
-    pub(crate) closed: AtomicBool,
+    injected: AtomicBool,
+    unparker: Unparker,
 }
 
-pub(crate) struct TaskWaker {
-    pub(crate) id: TaskId,
-    pub(crate) shared: Arc<Shared>,
-    /// Set while the task sits in a run queue, so repeated wakes queue it once.
-    pub(crate) scheduled: AtomicBool,
+struct Inject {
+    tasks: Vec<Notified>,
+    /// The main future was woken from another thread.
+    main: bool,
+    /// The runtime has ended: nothing more is queued.
+    closed: bool,
 }
 
-impl Wake for TaskWaker {
+impl Shared {
+    pub(super) fn new() -> Shared {
+        Shared {
+            inject: Mutex::new(Inject {
+                tasks: Vec::new(),
+                main: false,
+                closed: false,
+            }),
+            injected: AtomicBool::new(false),
+            unparker: reactor::unparker(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inject> {
+        // A panic while the lock was held cannot leave a Vec half-pushed; carry on.
+        self.inject.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a task woken from another thread (or, as a fallback, from this one) and unparks
+    /// the runtime.
+    pub(super) fn inject(&self, task: Notified) {
+        let rejected = {
+            let mut inject = self.lock();
+            if inject.closed {
+                Some(task)
+            } else {
+                inject.tasks.push(task);
+                None
+            }
+        };
+        match rejected {
+            // Dropped outside the lock: releasing the entry may free the task and drop its
+            // join waker, which is user code.
+            Some(task) => drop(task),
+            None => self.notify(),
+        }
+    }
+
+    fn inject_main(&self) {
+        {
+            let mut inject = self.lock();
+            if inject.closed {
+                return;
+            }
+            inject.main = true;
+        }
+        self.notify();
+    }
+
+    fn notify(&self) {
+        self.injected.store(true, Ordering::Release);
+        self.unparker.unpark();
+    }
+
+    /// Whether something may have been injected: a relaxed load, so that the executor pays for
+    /// the swap (a locked instruction) in [`drain`](Self::drain) only when something came in.
+    /// A stale `false` loses no wake: the unpark that follows every push makes the reactor's
+    /// next park return, and the executor looks again after it.
+    #[inline]
+    pub(super) fn maybe_injected(&self) -> bool {
+        self.injected.load(Ordering::Relaxed)
+    }
+
+    /// Moves remotely woken tasks into `into`; `true` if the main future was woken too.
+    pub(super) fn drain(&self, into: &mut Vec<Notified>) -> bool {
+        if !self.injected.swap(false, Ordering::Acquire) {
+            return false;
+        }
+        let mut inject = self.lock();
+        std::mem::swap(&mut inject.tasks, into);
+        std::mem::take(&mut inject.main)
+    }
+
+    /// Ends remote queueing (the runtime is ending) and returns what was queued.
+    pub(super) fn close(&self) -> Vec<Notified> {
+        let mut inject = self.lock();
+        inject.closed = true;
+        inject.main = false;
+        std::mem::take(&mut inject.tasks)
+    }
+}
+
+/// The waker of the future passed to `block_on`/`run`, which lives on that call's stack.
+pub(super) struct MainWaker {
+    pub(super) shared: Arc<Shared>,
+    /// Set while the main future is due for a poll, so repeated wakes poll it once.
+    pub(super) scheduled: AtomicBool,
+}
+
+impl Wake for MainWaker {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -48,18 +129,15 @@ impl Wake for TaskWaker {
         if self.scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
-        if super::push_local(self.shared.runtime_id, self.id) {
-            return;
+        let local = with_current(|rt| {
+            let mine = Arc::ptr_eq(&rt.shared, &self.shared);
+            if mine {
+                rt.main_woken.set(true);
+            }
+            mine
+        });
+        if local != Some(true) {
+            self.shared.inject_main();
         }
-        if self.shared.closed.load(Ordering::Acquire) {
-            return;
-        }
-        match self.shared.inject.lock() {
-            Ok(mut q) => q.push(self.id),
-            // A panic while the lock was held cannot leave a Vec half-pushed; carry on.
-            Err(poisoned) => poisoned.into_inner().push(self.id),
-        }
-        self.shared.injected.store(true, Ordering::Release);
-        self.shared.unparker.unpark();
     }
 }

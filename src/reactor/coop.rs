@@ -16,9 +16,17 @@ thread_local! {
     static BUDGET_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
-/// Sets the budget (`None`: unlimited), returning the previous one.
-pub(crate) fn set(budget: Option<u32>) -> Option<u32> {
-    BUDGET_LEFT.with(|b| b.replace(budget))
+/// A fresh budget for the poll about to start. The executor calls it before every poll rather
+/// than saving and restoring around each one: nothing between two polls checks the budget.
+#[inline]
+pub(crate) fn start() {
+    BUDGET_LEFT.with(|b| b.set(Some(BUDGET)));
+}
+
+/// No budget: the executor is leaving, and code polled on this thread afterwards (a custom
+/// executor, say) must not yield on geode's behalf.
+pub(crate) fn stop() {
+    BUDGET_LEFT.with(|b| b.set(None));
 }
 
 /// `Pending` (after waking the task) if the budget is spent.
