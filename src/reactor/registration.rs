@@ -630,13 +630,22 @@ impl WaitSlot<'_> {
     }
 }
 
+impl WaitSlot<'_> {
+    /// Leaves the queue; passes readiness on if this waiter was woken and did not use it.
+    #[inline(never)]
+    fn leave(&self, ticket: Ticket) {
+        let d = &self.state.dirs[self.dir as usize];
+        if d.remove(ticket) == WaiterState::Notified {
+            wake(d.pass_on());
+        }
+    }
+}
+
 impl Drop for WaitSlot<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            let d = &self.state.dirs[self.dir as usize];
-            if d.remove(ticket) == WaiterState::Notified {
-                wake(d.pass_on());
-            }
+            self.leave(ticket);
         }
     }
 }

@@ -79,10 +79,21 @@ pub(crate) struct Direction {
     /// transfer no longer proves the fd drained (EOF, or data past the urgent mark, is still
     /// queued and no further edge will announce it).
     pub(crate) short_not_drained: Cell<bool>,
+    /// Nobody to wake: no queued waiter and no poll waker. Lets an edge on a direction nobody
+    /// waits on (the write side of a socket, most of the time) skip the queue.
+    idle: Cell<bool>,
     queue: RefCell<Queue>,
 }
 
 impl Queue {
+    fn is_idle(&self) -> bool {
+        self.head.is_none()
+            && self
+                .overflow
+                .as_ref()
+                .is_none_or(|o| o.poll_wakers.is_empty())
+    }
+
     fn overflow(&mut self) -> &mut Overflow {
         self.overflow.get_or_insert_with(Box::default)
     }
@@ -135,6 +146,7 @@ impl Direction {
         Direction {
             readiness: Cell::new(Readiness::Unknown),
             short_not_drained: Cell::new(false),
+            idle: Cell::new(true),
             queue: RefCell::new(Queue {
                 head: None,
                 next_ticket: 0,
@@ -161,6 +173,7 @@ impl Direction {
             None => q.head = Some(entry),
             Some(_) => q.overflow().rest.push_back(entry),
         }
+        self.idle.set(false);
         ticket
     }
 
@@ -170,6 +183,7 @@ impl Direction {
             ticket,
             waker: waker.clone(),
         });
+        self.idle.set(false);
     }
 
     /// The state of a waiter; refreshes the waker of a queued one.
@@ -200,6 +214,7 @@ impl Direction {
             Some(None) => q.pop_head(),
             Some(Some(i)) => q.overflow.as_mut().and_then(|o| o.rest.remove(i)),
         };
+        self.idle.set(q.is_idle());
         // The waker is dropped after the borrow ends (its drop is code we do not control).
         drop(q);
         drop(removed);
@@ -213,16 +228,28 @@ impl Direction {
         if !wakers.iter().any(|w| w.will_wake(waker)) {
             wakers.push(waker.clone());
         }
+        self.idle.set(false);
     }
 
     /// Pops the head waiter (now notified) and hands out its waker.
     fn notify_head(&self) -> Option<Waker> {
-        self.queue.borrow_mut().pop_head().map(|e| e.waker)
+        let mut q = self.queue.borrow_mut();
+        let head = q.pop_head();
+        self.idle.set(q.is_idle());
+        head.map(|e| e.waker)
     }
 
     /// An edge (EPOLLIN or EPOLLOUT).
     #[inline]
     pub(crate) fn on_edge(&self, wakes: &mut Vec<Waker>) {
+        if self.idle.get() {
+            self.readiness.set(Readiness::Ready);
+        } else {
+            self.on_edge_crowded(wakes);
+        }
+    }
+
+    fn on_edge_crowded(&self, wakes: &mut Vec<Waker>) {
         let mut q = self.queue.borrow_mut();
         let had_poll = take_poll_wakers(&mut q, wakes);
         match q.pop_head() {
@@ -234,6 +261,7 @@ impl Direction {
             }
             None => self.readiness.set(Readiness::Ready),
         }
+        self.idle.set(q.is_idle());
     }
 
     /// Hangup or error: everyone must look at the fd.
@@ -243,6 +271,7 @@ impl Direction {
         while let Some(e) = q.pop_head() {
             wakes.push(e.waker);
         }
+        self.idle.set(true);
         self.readiness.set(Readiness::Ready);
     }
 
@@ -261,6 +290,7 @@ impl Direction {
     /// outside any borrow). Tickets still held look notified: their owners just try.
     pub(crate) fn clear(&self) -> Cleared {
         let mut q = self.queue.borrow_mut();
+        self.idle.set(true);
         Cleared {
             _head: q.head.take(),
             _overflow: q.overflow.take(),
