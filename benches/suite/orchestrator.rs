@@ -1041,10 +1041,11 @@ fn targets(tables: &BTreeMap<&str, Table>) -> String {
         "### Targets (issue 6), from this run's medians\n\n| target | measured | verdict |\n|---|---|---|\n",
     );
     let mut line = |target: &str, measured: String, ok: Option<bool>| {
-        let v = match ok {
-            Some(true) => "met",
-            Some(false) => "**not met**",
-            None => "not measured",
+        let (measured, v) = match ok {
+            Some(true) => (measured, "met"),
+            Some(false) => (measured, "**not met**"),
+            // A row left out by `--only`: no NaN in the report.
+            None => ("–".to_string(), "not measured"),
         };
         s.push_str(&format!("| {target} | {measured} | {v} |\n"));
     };
