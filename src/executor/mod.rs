@@ -8,6 +8,7 @@
 //! parks: without blocking if work is left, else until the next event or timer.
 
 mod join;
+mod join_wakers;
 mod raw;
 mod state;
 mod waker;
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub use join::{JoinError, JoinHandle, SpawnError};
 
 use crate::reactor::{self, coop};
+use join_wakers::JoinWakers;
 use raw::{Notified, TaskTable};
 use waker::{MainWaker, Shared};
 
@@ -38,6 +40,8 @@ struct Runtime {
     shared: Arc<Shared>,
     /// Live tasks, so that the runtime can drop their futures when it ends.
     tasks: TaskTable,
+    /// Wakers of `JoinHandle`s awaiting running tasks.
+    join_wakers: JoinWakers,
     queue: RefCell<VecDeque<Notified>>,
     main_woken: Cell<bool>,
     /// Reused buffer for draining the injection queue.
@@ -49,6 +53,7 @@ impl Runtime {
         Runtime {
             shared: Arc::new(Shared::new()),
             tasks: TaskTable::new(),
+            join_wakers: JoinWakers::default(),
             queue: RefCell::new(VecDeque::new()),
             main_woken: Cell::new(true),
             inject_buf: RefCell::new(Vec::new()),
@@ -108,8 +113,7 @@ impl Drop for Teardown<'_> {
         drop(rt.shared.close());
         loop {
             raw::cancel_all(rt);
-            // One at a time, outside the borrow: releasing an entry may free a task and drop
-            // its join waker, which is user code.
+            // Released one at a time, outside the queue's borrow (a release may free a task).
             let next = rt.queue.borrow_mut().pop_front();
             match next {
                 Some(entry) => drop(entry),

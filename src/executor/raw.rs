@@ -9,14 +9,15 @@
 //!
 //! - **Which thread touches what.** From any thread, through a `Waker` or a [`Notified`]: the
 //!   header's state word (atomic), its vtable pointer (immutable) and its `Arc<Shared>`
-//!   (`Sync`). Only on the thread of the task's runtime: the future, the output, the slot index
-//!   and the join waker. The code that touches those is reached only through a `&Runtime`
+//!   (`Sync`). Only on the thread of the task's runtime: the future, the output and the slot
+//!   index (the join waker is not in the task at all: the runtime keeps it, see
+//!   `join_wakers.rs`). The code that touches those is reached only through a `&Runtime`
 //!   (`!Send + !Sync`, so proof of being on its thread) whose `Shared` is the task's
 //!   ([`Notified::run`], [`cancel_all`]), or through the task's [`RawJoin`] (`!Send`, created
 //!   by [`spawn`] on that thread).
 //! - **Freeing drops only `Send` parts.** Whoever drops the last reference, on any thread,
-//!   drops the header's `Arc<Shared>` and join waker and frees the memory; the stage (future
-//!   or output) is in a `ManuallyDrop` and never dropped there. It is empty by then: the
+//!   drops the header's `Arc<Shared>` and frees the memory; the stage (future or output) is in
+//!   a `ManuallyDrop` and never dropped there. It is empty by then: the
 //!   runtime drops the future when a task finishes, is aborted or is cancelled at the end of
 //!   the runtime (all on its thread), and an output is kept only for a live `JoinHandle`,
 //!   whose reference keeps the task alive until it takes or drops that output on its thread.
@@ -42,8 +43,8 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use super::Runtime;
 use super::join::JoinError;
 use super::state::{
-    ABORTED, COMPLETE, INITIAL, JOIN_HANDLE, OUTPUT, REF_LIMIT, REF_ONE, SCHEDULED, last_entry,
-    last_ref,
+    ABORTED, COMPLETE, INITIAL, JOIN_HANDLE, JOIN_WAKER, OUTPUT, REF_LIMIT, REF_ONE, SCHEDULED,
+    last_entry, last_ref,
 };
 use super::waker::Shared;
 use crate::reactor::coop;
@@ -116,7 +117,7 @@ struct Vtable {
 }
 
 /// The part of a task that does not depend on its future's type; a waker's data pointer.
-/// 40 bytes.
+/// 24 bytes: every word is needed by a wake from another thread or by the runtime's table.
 #[repr(C)]
 struct Header {
     /// Flags and reference count (`state.rs`). Any thread.
@@ -127,9 +128,6 @@ struct Header {
     /// The runtime's cross-thread half: identity for local wakes, injection queue for remote
     /// ones. Any thread (`Arc<Shared>` is `Send + Sync`).
     shared: Arc<Shared>,
-    /// The waker of whoever awaits the `JoinHandle`. Runtime thread only (its `JoinHandle`'s
-    /// and its runtime's), except that freeing the task drops it (a `Waker` is `Send`).
-    join_waker: UnsafeCell<Option<Waker>>,
 }
 
 /// The future until the task completes, then the output for its `JoinHandle`. A union, not an
@@ -181,7 +179,6 @@ where
             slot: Cell::new(0),
             vtable: vtable::<F>(),
             shared: rt.shared.clone(),
-            join_waker: UnsafeCell::new(None),
         },
         stage: UnsafeCell::new(Stage {
             future: ManuallyDrop::new(future),
@@ -289,8 +286,13 @@ unsafe fn complete<F: Future>(
     // SAFETY: a task that is not complete is in its runtime's table, which is `rt`'s, at the
     // slot it was given.
     unsafe { rt.tasks.remove(header.slot.get(), ptr) };
-    // SAFETY: runtime thread; the `&mut` ends with the statement.
-    let join = unsafe { (*header.join_waker.get()).take() };
+    // Only this thread changes JOIN_WAKER: Relaxed. The slot is still the task's (it is reused
+    // only by a later spawn).
+    let join = if header.state.fetch_and(!JOIN_WAKER, Ordering::Relaxed) & JOIN_WAKER != 0 {
+        rt.join_wakers.take(header.slot.get())
+    } else {
+        None
+    };
     // SAFETY: the table's reference, no longer used.
     unsafe { release_ref(ptr) };
     // User code last, with the task consistent (and perhaps freed).
@@ -314,16 +316,21 @@ unsafe fn poll_join<F: Future>(ptr: NonNull<Header>, out: *mut (), cx: &mut Cont
     // SAFETY: the JoinHandle's reference keeps the task alive.
     let header = unsafe { ptr.as_ref() };
     if header.state.load(Ordering::Acquire) & COMPLETE == 0 {
-        let slot = header.join_waker.get();
-        // SAFETY: runtime thread (the JoinHandle's); the shared borrow ends with the statement.
-        if unsafe { matches!(&*slot, Some(w) if w.will_wake(cx.waker())) } {
-            return;
+        // Not complete, so its runtime is running, on this thread (the JoinHandle's): the
+        // current one. Were it not found (a handle polled by a destructor while the runtime
+        // ends), waking at once makes the caller poll again instead of waiting for nothing.
+        let registered = with_current(|rt| {
+            if !Arc::ptr_eq(&rt.shared, &header.shared) {
+                return false;
+            }
+            rt.join_wakers.set(header.slot.get(), cx.waker());
+            // Only this thread changes JOIN_WAKER.
+            header.state.fetch_or(JOIN_WAKER, Ordering::Relaxed);
+            true
+        });
+        if registered != Some(true) {
+            cx.waker().wake_by_ref();
         }
-        // Cloning and dropping a waker may run user code: neither under a borrow of the slot.
-        let new = cx.waker().clone();
-        // SAFETY: as above; the `&mut` ends with the statement.
-        let old = unsafe { (*slot).replace(new) };
-        drop(old);
         return;
     }
     // Only this thread changes OUTPUT.
@@ -354,8 +361,20 @@ unsafe fn drop_join<F: Future>(ptr: NonNull<Header>) {
     } else {
         None
     };
-    // SAFETY: runtime thread; the `&mut` ends with the statement.
-    let waker = unsafe { (*header.join_waker.get()).take() };
+    // Nobody will await the task now. (Should the runtime not be found, the entry stays: a
+    // later completion in that slot wakes it for nothing, which is harmless.)
+    let waker = if prev & JOIN_WAKER != 0 {
+        with_current(|rt| {
+            if !Arc::ptr_eq(&rt.shared, &header.shared) {
+                return None;
+            }
+            header.state.fetch_and(!JOIN_WAKER, Ordering::Relaxed);
+            rt.join_wakers.take(header.slot.get())
+        })
+        .flatten()
+    } else {
+        None
+    };
     // SAFETY: the JoinHandle's reference, no longer used.
     unsafe { release_ref(ptr) };
     drop(waker);
@@ -372,8 +391,8 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
         task.header.state.load(Ordering::Relaxed) & (COMPLETE | OUTPUT) == COMPLETE,
         "geode: a task was freed with its future or output still in it"
     );
-    // Drops the header's `Arc<Shared>` and join waker (both `Send`); the stage's fields are
-    // `ManuallyDrop`, never dropped here.
+    // Drops the header's `Arc<Shared>` (`Send`); the stage's fields are `ManuallyDrop`, never
+    // dropped here.
     drop(task);
 }
 
@@ -546,8 +565,8 @@ pub(super) fn cancel_all(rt: &Runtime) {
 /// The `JoinHandle`'s reference to its task, typed by the output.
 pub(super) struct RawJoin<T> {
     ptr: NonNull<Header>,
-    /// `!Send + !Sync`: the handle reads the output, which is `!Send`, and the join waker on the
-    /// thread that spawned the task. `Rc<T>`, not `T`, keeps the handle `Unpin`.
+    /// `!Send + !Sync`: the handle reads the output, which is `!Send`, and registers its waker
+    /// with the runtime of the thread that spawned the task. `Rc<T>`, not `T`, keeps the handle `Unpin`.
     _owner_thread: PhantomData<Rc<T>>,
 }
 

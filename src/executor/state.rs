@@ -1,7 +1,7 @@
-//! A task's state word: five flags and a reference count in one `AtomicU32`, so that a wake,
+//! A task's state word: six flags and a reference count in one `AtomicU32`, so that a wake,
 //! whichever thread it comes from, is one atomic operation. 32 bits, not 64: the task's slot
-//! index fills the other half of the header's first word (`raw.rs`), and 2^26 references to one
-//! task (a gigabyte of wakers) can only be a leak.
+//! index fills the other half of the header's first word (`raw.rs`), and 2^25 references to one
+//! task (half a gigabyte of wakers) can only be a leak.
 //!
 //! References: the runtime's task table holds one until the task completes, the `JoinHandle`
 //! one while it exists, and every `Waker` one. A run-queue entry is a reference too, but it is
@@ -22,15 +22,18 @@ pub(super) const JOIN_HANDLE: u32 = 1 << 3;
 /// The task's output is stored, waiting for its `JoinHandle`: set when a task completes with a
 /// `JoinHandle`, cleared when the handle takes or drops the output. Runtime thread only.
 pub(super) const OUTPUT: u32 = 1 << 4;
+/// The runtime's join-waker map holds a waker for this task's `JoinHandle` (under the task's
+/// slot), to wake when the task completes. Runtime thread only.
+pub(super) const JOIN_WAKER: u32 = 1 << 5;
 /// One counted reference.
-pub(super) const REF_ONE: u32 = 1 << 5;
+pub(super) const REF_ONE: u32 = 1 << 6;
 /// The bits of the count.
 pub(super) const REF_MASK: u32 = !(REF_ONE - 1);
 
 /// A new task: queued once, referenced by the task table and its `JoinHandle`.
 pub(super) const INITIAL: u32 = SCHEDULED | JOIN_HANDLE | (2 * REF_ONE);
 
-/// A state at or past this (2^26 references) means a reference leak: the process aborts, as
+/// A state at or past this (2^25 references) means a reference leak: the process aborts, as
 /// `Arc` does past `isize::MAX`, well before the count could wrap.
 pub(super) const REF_LIMIT: u32 = 1 << 31;
 
