@@ -187,7 +187,16 @@ impl Direction {
     }
 
     /// The state of a waiter; refreshes the waker of a queued one.
+    #[inline]
     pub(crate) fn refresh(&self, ticket: Ticket, waker: &Waker) -> WaiterState {
+        // Nobody queued: the usual case of a waiter polled after its wake-up.
+        if self.idle.get() {
+            return WaiterState::Notified;
+        }
+        self.refresh_queued(ticket, waker)
+    }
+
+    fn refresh_queued(&self, ticket: Ticket, waker: &Waker) -> WaiterState {
         let mut q = self.queue.borrow_mut();
         let entry = match q.find(ticket) {
             None => return WaiterState::Notified,
