@@ -185,6 +185,8 @@ pub mod net;
 pub mod reactor;
 mod slab;
 mod sys;
+#[cfg(test)]
+mod test_wakers;
 pub mod time;
 
 pub use executor::{JoinError, JoinHandle, SpawnError, block_on, run, spawn, try_spawn, yield_now};

@@ -67,24 +67,12 @@ impl Hasher for SlotHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_wakers::counting;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     #[test]
     fn one_waker_per_slot_replaced_and_taken() {
-        let (a, b) = (
-            Arc::new(Count(AtomicUsize::new(0))),
-            Arc::new(Count(AtomicUsize::new(0))),
-        );
-        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let ((a, wa), (b, wb)) = (counting(), counting());
         let jw = JoinWakers::default();
         jw.set(7, &wa);
         jw.set(7, &wa);
@@ -100,7 +88,7 @@ mod tests {
         }
         assert_eq!(jw.len(), 1001);
         jw.take(7).unwrap().wake();
-        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.get(), 1);
         assert!(jw.take(7).is_none());
         assert!((0..1000).all(|slot| jw.take(slot + 100).is_some()));
         assert_eq!(jw.len(), 0);

@@ -322,20 +322,8 @@ fn take_poll_wakers(q: &mut Queue, wakes: &mut Vec<Waker>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
+    use crate::test_wakers::counting as waker;
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn waker() -> (Arc<Count>, Waker) {
-        let c = Arc::new(Count(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
     fn wake_all(v: &mut Vec<Waker>) {
         v.drain(..).for_each(Waker::wake);
     }
@@ -352,15 +340,15 @@ mod tests {
         let mut wakes = Vec::new();
         d.on_edge(&mut wakes);
         wake_all(&mut wakes);
-        assert_eq!(c1.0.load(Ordering::SeqCst), 1);
-        assert_eq!(c2.0.load(Ordering::SeqCst), 0);
+        assert_eq!(c1.get(), 1);
+        assert_eq!(c2.get(), 0);
         assert_eq!(d.refresh(k1, &w1), WaiterState::Notified);
         assert_eq!(d.refresh(k2, &w2), WaiterState::Queued);
         // The notified waiter is dropped unused: the baton goes to the next one.
         assert_eq!(d.remove(k1), WaiterState::Notified);
         d.pass_on().unwrap().wake();
-        assert_eq!(c2.0.load(Ordering::SeqCst), 1);
-        assert_eq!(c3.0.load(Ordering::SeqCst), 0);
+        assert_eq!(c2.get(), 1);
+        assert_eq!(c3.get(), 0);
         assert_eq!(d.readiness.get(), Readiness::Unknown);
     }
 
@@ -431,7 +419,7 @@ mod tests {
         assert_eq!(wakes.len(), 2, "one poll waker (deduplicated) and the head");
         assert_eq!(d.readiness.get(), Readiness::Ready);
         wake_all(&mut wakes);
-        assert_eq!(c.0.load(Ordering::SeqCst), 2);
+        assert_eq!(c.get(), 2);
         d.notify_all(&mut wakes);
         assert_eq!(wakes.len(), 1);
         assert_eq!(d.refresh(k, &w), WaiterState::Notified);
