@@ -218,11 +218,12 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
         unsafe { complete::<F>(ptr, rt, Err(JoinError::cancelled())) };
         return;
     }
-    // SAFETY: not complete, so the stage holds the future. It is touched only on this thread
-    // and nothing else holds a reference to it now: `run` is not reentrant (a poll cannot
-    // reach the executor loop: nested `block_on` panics), and while the task is not complete
-    // neither its `JoinHandle` nor anything else reads the stage. The future stays in place
-    // until `complete` drops it there: pinned.
+    // Not complete, so the stage holds the future. It is touched only on this thread and
+    // nothing else holds a reference to it now: `run` is not reentrant (a poll cannot reach the
+    // executor loop: nested `block_on` panics), and while the task is not complete neither its
+    // `JoinHandle` nor anything else reads the stage. The future stays in place until
+    // `complete` drops it there.
+    // SAFETY: so this is the only reference to a live future that never moves: pinned.
     let future = unsafe { Pin::new_unchecked(&mut *(*stage::<F>(ptr)).future) };
     // SAFETY: the data pointer is this task's header and the vtable is `WAKER`'s; the waker is
     // never dropped (`ManuallyDrop`), so it borrows the table's reference instead of counting
@@ -264,10 +265,11 @@ unsafe fn complete<F: Future>(
     let header = unsafe { ptr.as_ref() };
     // SAFETY: live (above).
     let stage = unsafe { stage::<F>(ptr) };
+    // Dropped in place (it is pinned) and first: its destructor may drop this task's
+    // JoinHandle, which decides below whether the output is kept. That destructor sees the task
+    // not complete, so it does not read the stage.
     // SAFETY: not complete, so the stage holds the future; runtime thread, no other borrow
-    // (caller). Dropped in place (it is pinned) and first: its destructor may drop this task's
-    // JoinHandle, which decides below whether the output is kept. That destructor sees the
-    // task not complete, so it does not read the stage.
+    // (caller).
     unsafe {
         let future: *mut F = &mut *(*stage).future;
         drop_quietly(|| ptr::drop_in_place(future));
