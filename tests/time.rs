@@ -706,3 +706,63 @@ fn child_fallback_sleeps() {
     // A Duration::MAX timer: a millisecond timeout capped at c_int::MAX, no error.
     park_with_only_a_max_timer();
 }
+
+/// A waker whose last drop uses the reactor (as a custom executor's waker that owns its task,
+/// and with it an I/O object, would): the reactor must not be borrowed when a timer lets go of
+/// its waker.
+struct UsesReactorOnDrop(Arc<AtomicBool>);
+
+impl std::task::Wake for UsesReactorOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for UsesReactorOnDrop {
+    fn drop(&mut self) {
+        // `unparker()` borrows the reactor: it would panic inside a borrow.
+        let _ = geode::reactor::unparker();
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn reactor_using_waker() -> (Waker, Arc<AtomicBool>) {
+    let dropped = Arc::new(AtomicBool::new(false));
+    (
+        Waker::from(Arc::new(UsesReactorOnDrop(dropped.clone()))),
+        dropped,
+    )
+}
+
+#[test]
+fn timers_drop_their_wakers_outside_the_reactor() {
+    block_on(async {
+        // Cancel: the timer holds the last reference when the sleep is dropped.
+        let (w, dropped) = reactor_using_waker();
+        let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+        assert_pending!(s.as_mut().poll(&mut std::task::Context::from_waker(&w)));
+        drop(w);
+        drop(s);
+        assert!(dropped.load(Ordering::SeqCst));
+
+        // Refresh: a poll with another waker replaces (and drops) the last reference.
+        let (w, dropped) = reactor_using_waker();
+        let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+        assert_pending!(s.as_mut().poll(&mut std::task::Context::from_waker(&w)));
+        drop(w);
+        assert_pending!(
+            s.as_mut()
+                .poll(&mut std::task::Context::from_waker(Waker::noop()))
+        );
+        assert!(dropped.load(Ordering::SeqCst));
+
+        // A staged timeout, cancelled before the reactor's next turn.
+        let (w, dropped) = reactor_using_waker();
+        let mut t = Box::pin(timeout(
+            Duration::from_secs(3600),
+            std::future::pending::<()>(),
+        ));
+        assert_pending!(t.as_mut().poll(&mut std::task::Context::from_waker(&w)));
+        drop(w);
+        drop(t);
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}

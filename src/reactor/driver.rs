@@ -131,14 +131,17 @@ impl Reactor {
         self.timers.stamp(now);
     }
 
-    /// `false` if the timer has fired.
+    /// `None` if the timer has fired; else the waker it replaced, for the caller to drop after
+    /// the reactor's borrow.
     #[inline]
-    pub(crate) fn timer_refresh(&mut self, key: Key, waker: &Waker) -> bool {
+    pub(crate) fn timer_refresh(&mut self, key: Key, waker: &Waker) -> Option<Option<Waker>> {
         self.timers.refresh(key, waker)
     }
 
+    /// The cancelled timer's waker (for the caller to drop after the reactor's borrow); `None`
+    /// if it had fired.
     #[inline]
-    pub(crate) fn timer_cancel(&mut self, key: Key) -> bool {
+    pub(crate) fn timer_cancel(&mut self, key: Key) -> Option<Waker> {
         self.timers.cancel(key)
     }
 

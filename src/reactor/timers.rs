@@ -197,29 +197,26 @@ impl Timers {
         }
     }
 
-    /// Refreshes the waker of a pending timer. `false` if it has fired (or was cancelled).
+    /// Refreshes the waker of a pending timer, handing back the one it replaces: the caller
+    /// drops it after the reactor's borrow (a waker's drop is code we do not control). `None`
+    /// if the timer has fired (or was cancelled).
     #[inline]
-    pub(crate) fn refresh(&mut self, key: Key, waker: &Waker) -> bool {
-        match self.slots.get_mut(key) {
-            Some(e) => {
-                if !e.waker.will_wake(waker) {
-                    e.waker = waker.clone();
-                }
-                true
-            }
-            None => false,
+    pub(crate) fn refresh(&mut self, key: Key, waker: &Waker) -> Option<Option<Waker>> {
+        let e = self.slots.get_mut(key)?;
+        if e.waker.will_wake(waker) {
+            return Some(None);
         }
+        Some(Some(std::mem::replace(&mut e.waker, waker.clone())))
     }
 
-    /// Removes a pending timer. `false` if it had already fired.
+    /// Removes a pending timer, handing back its waker (for the caller to drop after the
+    /// reactor's borrow). `None` if it had already fired.
     #[inline]
-    pub(crate) fn cancel(&mut self, key: Key) -> bool {
-        let Some(entry) = self.slots.remove(key) else {
-            return false;
-        };
+    pub(crate) fn cancel(&mut self, key: Key) -> Option<Waker> {
+        let entry = self.slots.remove(key)?;
         self.unlink(entry.seq);
         self.bound();
-        true
+        Some(entry.waker)
     }
 
     /// Moves a pending timer to a new deadline (it then fires after timers already set for
@@ -360,8 +357,8 @@ mod tests {
         let mut live = Vec::new();
         for (i, (d, k)) in keys.into_iter().enumerate() {
             if lcg(&mut rng).is_multiple_of(3) {
-                assert!(t.cancel(k));
-                assert!(!t.cancel(k));
+                assert!(t.cancel(k).is_some());
+                assert!(t.cancel(k).is_none());
             } else {
                 live.push((d, i, k));
             }
@@ -379,7 +376,7 @@ mod tests {
             let n = t.fire_due(next, &mut wakes);
             assert_eq!(n, wakes.len());
             for k in &before {
-                assert!(!t.refresh(*k, &w), "due timer still pending");
+                assert!(t.refresh(*k, &w).is_none(), "due timer still pending");
             }
             fired_keys.extend(before);
             live.retain(|(d, ..)| *d > next);
@@ -403,13 +400,13 @@ mod tests {
         assert_eq!(t.next_deadline(), Some(base + ms(5_000)));
         let mut wakes = Vec::new();
         assert_eq!(t.fire_due(base + ms(6_000), &mut wakes), 1);
-        assert!(!t.refresh(b, &w));
+        assert!(t.refresh(b, &w).is_none());
         assert!(
             !t.reset(b, base + ms(30_000)),
             "a fired timer cannot be reset"
         );
-        assert!(!t.cancel(b), "nor cancelled");
-        assert!(t.refresh(a, &w));
+        assert!(t.cancel(b).is_none(), "nor cancelled");
+        assert!(t.refresh(a, &w).is_some());
         assert_eq!(t.len(), 1);
     }
 
@@ -461,7 +458,7 @@ mod tests {
         assert_eq!(ids(&pool, &wakes), expect);
         assert!(t.is_empty());
         for k in keys {
-            assert!(!t.cancel(k), "a fired timer cannot be cancelled");
+            assert!(t.cancel(k).is_none(), "a fired timer cannot be cancelled");
         }
     }
 
@@ -477,7 +474,7 @@ mod tests {
             live.push(t.insert(base + ms(1 + lcg(&mut rng) % 10_000), &w));
             if live.len() > 100 {
                 let k = live.swap_remove((lcg(&mut rng) % 100) as usize);
-                assert!(t.cancel(k));
+                assert!(t.cancel(k).is_some());
             }
             if i % 7 == 0 {
                 let k = live[(lcg(&mut rng) % 100) as usize % live.len()];
@@ -486,7 +483,7 @@ mod tests {
             assert!(t.heap_len() <= 2 * t.len() + SLACK, "heap {}", t.heap_len());
         }
         for k in live {
-            assert!(t.cancel(k));
+            assert!(t.cancel(k).is_some());
         }
         assert_eq!(t.heap_len(), 0);
     }
@@ -502,7 +499,7 @@ mod tests {
             // Two deadlines only, so most of the order comes from the sequence.
             keys.push(t.insert(base + ms(1 + i as u64 % 2), w));
         }
-        assert!(t.cancel(keys[3]));
+        assert!(t.cancel(keys[3]).is_some());
         assert!(t.reset(keys[0], base + ms(2)));
         assert_eq!(t.len(), 11);
         assert!(t.seq < 100, "renumbered");
@@ -532,13 +529,13 @@ mod tests {
         assert_eq!(t.fire_due(base + ms(1), &mut wakes), 0);
         assert_eq!(t.next_deadline(), Some(base + ms(5)));
         assert_eq!(t.fire_due(base + ms(5), &mut wakes), 1);
-        assert!(!t.refresh(b, &pool[1]));
+        assert!(t.refresh(b, &pool[1]).is_none());
         assert_eq!(t.next_deadline(), Some(base + ms(11)), "1 ms + 10 ms");
         // A zero duration is due at the very turn that stamps it.
         let c = t.stage(Duration::ZERO, &pool[2]);
         assert_eq!(t.fire_due(base + ms(6), &mut wakes), 1);
-        assert!(!t.cancel(c));
-        assert!(t.refresh(a, &pool[0]));
+        assert!(t.cancel(c).is_none());
+        assert!(t.refresh(a, &pool[0]).is_some());
         assert_eq!(t.fire_due(base + ms(11), &mut wakes), 1);
         assert_eq!(ids(&pool, &wakes), [1, 2, 0]);
         assert!(t.is_empty());
@@ -557,7 +554,7 @@ mod tests {
             if live.len() > 100 {
                 // Rarely the latest: most of these leave a stale staged entry.
                 let k = live.swap_remove((lcg(&mut rng) % 100) as usize);
-                assert!(t.cancel(k));
+                assert!(t.cancel(k).is_some());
             }
             assert!(t.heap_len() <= 2 * t.len() + SLACK, "{}", t.heap_len());
         }
@@ -585,7 +582,7 @@ mod tests {
             });
         }
         assert!(t.seq < 100, "renumbered");
-        assert!(t.cancel(keys[4]));
+        assert!(t.cancel(keys[4]).is_some());
         let mut wakes = Vec::new();
         assert_eq!(t.fire_due(base, &mut wakes), 0);
         assert_eq!(t.fire_due(base + ms(10), &mut wakes), 7);

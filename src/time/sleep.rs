@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::Instant;
@@ -104,7 +104,7 @@ impl Sleep {
         // A deadline already past: disarm, so the next poll completes at once (it compares
         // with the clock when unarmed) instead of one reactor turn later.
         let kept = if deadline <= Instant::now() {
-            reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
+            drop(cancel(id, key));
             false
         } else {
             reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()))
@@ -124,21 +124,26 @@ impl Future for Sleep {
         if this.state == DONE {
             return Poll::Ready(());
         }
-        let done = reactor::with(|r| {
+        let (done, replaced) = reactor::with(|r| {
             let here = r.id();
             if this.state == here {
                 // Not found: it fired.
-                return !r.timer_refresh(this.key, cx.waker());
+                return match r.timer_refresh(this.key, cx.waker()) {
+                    None => (true, None),
+                    Some(replaced) => (false, replaced),
+                };
             }
             // Unarmed, or armed on another thread's reactor: leave that entry to fire there,
             // arm here.
             if this.deadline <= Instant::now() {
-                return true;
+                return (true, None);
             }
             this.key = r.timer_insert(this.deadline.into_std(), cx.waker());
             this.state = here;
-            false
+            (false, None)
         });
+        // After the reactor's borrow: a waker's drop is code we do not control.
+        drop(replaced);
         if done {
             this.state = DONE;
             Poll::Ready(())
@@ -152,7 +157,20 @@ impl Drop for Sleep {
     fn drop(&mut self) {
         let (id, key) = (self.state, self.key);
         if id != UNARMED && id != DONE {
-            let _ = reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
+            drop(cancel(id, key));
         }
     }
+}
+
+/// Cancels timer `key` if this thread's reactor is `id`, returning its waker to be dropped by
+/// the caller, after the reactor's borrow.
+pub(super) fn cancel(id: u64, key: Key) -> Option<Waker> {
+    reactor::try_with(|r| {
+        if r.id() == id {
+            r.timer_cancel(key)
+        } else {
+            None
+        }
+    })
+    .flatten()
 }

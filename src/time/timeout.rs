@@ -96,14 +96,15 @@ impl Staged {
     /// on (whose reactor keeps the entry and fires it harmlessly).
     fn poll_fired(&self, waker: &Waker) -> Option<bool> {
         let (id, key) = (self.reactor, self.key);
-        reactor::with(|r| (r.id() == id).then(|| !r.timer_refresh(key, waker)))
+        let refreshed = reactor::with(|r| (r.id() == id).then(|| r.timer_refresh(key, waker)))?;
+        // `Some(replaced)`: still pending; the replaced waker is dropped here, after the borrow.
+        Some(refreshed.is_none())
     }
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        let (id, key) = (self.reactor, self.key);
-        let _ = reactor::try_with(|r| r.id() == id && r.timer_cancel(key));
+        drop(super::sleep::cancel(self.reactor, self.key));
     }
 }
 
