@@ -83,6 +83,38 @@ pub(crate) fn dup_onto(src: RawFd, target: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Which way [`poll_now`] asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PollFor {
+    Read,
+    Write,
+}
+
+/// Whether an operation on `fd` in direction `dir` would not block right now: a zero-timeout
+/// `poll(2)` on the one fd. An error or hangup counts as ready (the operation will not block:
+/// it reports it), and so does a failed `poll` (the caller's operation then finds out).
+pub(crate) fn poll_now(fd: RawFd, dir: PollFor) -> bool {
+    let (asked, ready) = match dir {
+        PollFor::Read => (
+            libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
+            libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR,
+        ),
+        PollFor::Write => (libc::POLLOUT, libc::POLLOUT | libc::POLLHUP | libc::POLLERR),
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: asked,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid, writable `pollfd`, and nfds is 1; a zero timeout never
+    // blocks.
+    match cvt_retry(|| unsafe { libc::poll(&mut pfd, 1, 0) }) {
+        Ok(0) => false,
+        Ok(_) => pfd.revents & (ready | libc::POLLNVAL) != 0,
+        Err(_) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +138,24 @@ mod tests {
             file_kind(dup.as_raw_fd()).unwrap().1
         );
         assert_eq!(file_kind(-1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn poll_now_sees_what_a_read_or_write_would_find() {
+        use std::io::{Read, Write};
+        let (mut r, mut w) = std::io::pipe().unwrap();
+        assert!(!poll_now(r.as_raw_fd(), PollFor::Read), "empty pipe");
+        assert!(poll_now(w.as_raw_fd(), PollFor::Write), "room in the pipe");
+        w.write_all(b"x").unwrap();
+        assert!(poll_now(r.as_raw_fd(), PollFor::Read), "one byte queued");
+        r.read_exact(&mut [0]).unwrap();
+        assert!(!poll_now(r.as_raw_fd(), PollFor::Read), "drained again");
+        drop(w);
+        assert!(poll_now(r.as_raw_fd(), PollFor::Read), "EOF does not block");
+        // No process has this many fds open: POLLNVAL.
+        assert!(
+            poll_now(i32::MAX - 1, PollFor::Read),
+            "a closed fd: let the operation report it"
+        );
     }
 }

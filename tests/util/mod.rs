@@ -247,3 +247,15 @@ pub fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStrea
     }
     (listener, fillers)
 }
+
+/// Whether this process runs under valgrind (its preload library is in `LD_PRELOAD`). Valgrind
+/// serialises threads through one lock, handing it over with futex waits: every hand-over is a
+/// voluntary context switch, so counts of those mean nothing there.
+pub fn under_valgrind() -> bool {
+    std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("vgpreload"))
+}
+
+/// Whether geode runs its listeners without `EPOLLEXCLUSIVE` (the fallback CI also tests).
+pub fn epollexclusive_disabled() -> bool {
+    std::env::var_os("GEODE_NO_EPOLLEXCLUSIVE").is_some()
+}
