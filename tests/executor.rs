@@ -212,6 +212,34 @@ fn a_panicking_task_gives_a_panic_join_error_and_the_runtime_goes_on() {
 }
 
 #[test]
+fn a_panic_in_a_finished_tasks_output_drop_stays_inside_the_runtime() {
+    // The output's destructor is task code like any other: dropping the JoinHandle that holds
+    // it must not let its panic out, and the runtime goes on.
+    struct Bomb(Rc<Cell<bool>>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.0.set(true);
+            panic!("Bomb::drop");
+        }
+    }
+    let exploded = Rc::new(Cell::new(false));
+    let e = exploded.clone();
+    block_on(bounded(5, "output drop panic", async move {
+        let h = spawn(async move { Bomb(e) });
+        while !h.is_finished() {
+            yield_now().await;
+        }
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(h)));
+        assert!(
+            dropped.is_ok(),
+            "the output's panic came out of drop(JoinHandle)"
+        );
+        assert_eq!(spawn(async { 2 }).await.unwrap(), 2);
+    }));
+    assert!(exploded.get(), "the output was dropped");
+}
+
+#[test]
 fn a_panic_in_the_main_future_propagates_and_the_thread_can_block_on_again() {
     let (dropped, guard) = drop_flag();
     let r = catch_unwind(AssertUnwindSafe(|| {

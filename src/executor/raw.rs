@@ -380,7 +380,11 @@ unsafe fn drop_join<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle's reference, no longer used.
     unsafe { release_ref(ptr) };
     drop(waker);
-    drop(output);
+    // The output's destructor is the task's code: a panic in it is contained, as everywhere
+    // else a task's code runs, and does not come out of `drop(JoinHandle)`.
+    if let Some(output) = output {
+        drop_quietly(move || drop(output));
+    }
 }
 
 /// # Safety
