@@ -46,6 +46,7 @@ mod driver;
 #[cfg(test)]
 mod model_tests;
 pub(crate) mod registration;
+pub(crate) mod remote;
 mod stats;
 mod timer_heap;
 mod timer_slots;
@@ -96,6 +97,14 @@ pub(crate) struct Reactor {
     wake_buf: Vec<Waker>,
 }
 
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        if self.id != 0 {
+            remote::unregister(self.id);
+        }
+    }
+}
+
 thread_local! {
     static REACTOR: RefCell<Reactor> = const { RefCell::new(Reactor::new()) };
 }
@@ -123,9 +132,16 @@ impl Reactor {
     #[inline]
     pub(crate) fn id(&mut self) -> u64 {
         if self.id == 0 {
-            self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            self.assign_id();
         }
         self.id
+    }
+
+    #[inline(never)]
+    fn assign_id(&mut self) {
+        self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = self.id;
+        remote::register(id, self.unpark_shared());
     }
 
     fn unpark_shared(&mut self) -> &Arc<UnparkShared> {
