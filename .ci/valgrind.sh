@@ -11,6 +11,7 @@
 # reasons that are not memory errors; a forked child is traced too, and ends in `_exit`):
 #   whole binaries:
 #     fork.rs      forks (the file is one fork test)
+#     fork_runtime.rs  forks (one test: a fork child starts its own runtime)
 #     emfile.rs    forks, and measures the CPU time of an accept retry loop
 #     soak.rs      measures RSS growth and per-cycle time limits (quick mode runs natively)
 #     fairness.rs  measures a timer's latency under an always-ready reader
@@ -50,7 +51,7 @@ fi
 valgrind --version
 
 # Whole binaries not run (see above).
-SKIP_BINARIES="fork emfile soak fairness"
+SKIP_BINARIES="fork fork_runtime emfile soak fairness"
 
 # Single tests not run, per binary: "binary:filter" (a --skip substring filter).
 SKIP_TESTS=(

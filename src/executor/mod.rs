@@ -46,6 +46,9 @@ struct Runtime {
     main_woken: Cell<bool>,
     /// Reused buffer for draining the injection queue.
     inject_buf: RefCell<Vec<Notified>>,
+    /// When it started: in a fork child it is the parent's copy, and a new runtime may start
+    /// on top of it.
+    fork: crate::sys::process::ForkStamp,
 }
 
 impl Runtime {
@@ -57,6 +60,7 @@ impl Runtime {
             queue: RefCell::new(VecDeque::new()),
             main_woken: Cell::new(true),
             inject_buf: RefCell::new(Vec::new()),
+            fork: crate::sys::process::fork_stamp(),
         }
     }
 
@@ -127,7 +131,9 @@ impl Drop for Teardown<'_> {
 
 #[track_caller]
 fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
-    if raw::is_entered() {
+    // A fork child may start over inside the copied call stack of its parent's runtime: that
+    // runtime is a copy nobody else drives, and it resumes when the new one returns.
+    if raw::is_entered_in_this_process() {
         panic!(
             "geode: block_on/run called inside a running geode runtime on the same thread. \
              The inner call would block the task that is running the outer one; `.await` \
@@ -198,6 +204,10 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
 /// If called while a geode runtime is already running on this thread (from inside a task or
 /// the future of an outer `block_on`): the inner call would block the outer runtime. Panics of
 /// `future` itself propagate; panics of spawned tasks do not (see [`JoinError::is_panic`]).
+///
+/// A fork child is not nesting: forked inside `block_on`, it may call `block_on` there and
+/// gets a fresh runtime of its own (the thread's reactor gives the child its own epoll
+/// instance); the copied runtime of its parent resumes, in the child, once it returns.
 ///
 /// # Examples
 /// ```
