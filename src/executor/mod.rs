@@ -141,6 +141,7 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
         );
     }
     let rt = Runtime::new();
+    let _driven = reactor::fallback::executor_running();
     raw::enter(&rt, || {
         // Declared first, so dropped last: after the main future, whose destructor may still
         // spawn or wake tasks.
@@ -187,7 +188,7 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
                 }
             }
             let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
-            if let Err(e) = reactor::park(if busy { Some(Duration::ZERO) } else { None }) {
+            if let Err(e) = reactor::run_once(if busy { Some(Duration::ZERO) } else { None }) {
                 panic!("geode: the reactor failed and the runtime cannot go on: {e}");
             }
             rt.drain_inject();
@@ -323,6 +324,8 @@ impl Future for YieldNow {
         if reactor::defer(cx.waker()).is_none() {
             cx.waker().wake_by_ref();
         }
+        // Where nothing runs the reactor, this runs its turn (which wakes us).
+        reactor::fallback::on_pending(cx.waker());
         Poll::Pending
     }
 }
