@@ -71,11 +71,11 @@ fn epoll_interests(ino: u64) -> Vec<RawFd> {
 
 #[test]
 fn dup_keeps_working_after_original_is_dropped() {
-    util::drive_with_park();
     // Original and dup both registered in one reactor (two interests on one open file). The
     // original is dropped: its interest must go (DEL before close, although the dup keeps the
     // file open), and the reader on the dup must get exactly its one wakeup per message.
     let _g = shared();
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let dup = r.try_clone().unwrap();
     let ino = inode(r.as_raw_fd());
@@ -130,10 +130,10 @@ fn dup_keeps_working_after_original_is_dropped() {
 
 #[test]
 fn only_the_dup_registered_original_closed() {
-    util::drive_with_park();
     // The plain original is closed while a reader waits on the registered dup: the dup's
     // interest is keyed by its own fd number, so nothing changes for it.
     let _g = shared();
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let dup = Async::new(r.try_clone().unwrap()).unwrap();
     let mut buf = [0; 16];
@@ -148,11 +148,11 @@ fn only_the_dup_registered_original_closed() {
 
 #[test]
 fn drop_with_dup_open_removes_the_interest() {
-    util::drive_with_park();
     // The core of the quirk: with a dup holding the file open, close() alone would leave the
     // interest registered. After dropping the Async, writes to the pipe must wake nothing and
     // the kernel must list no interest for it.
     let _g = shared();
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let mut keep = r.try_clone().unwrap();
     let ino = inode(r.as_raw_fd());
@@ -204,11 +204,11 @@ fn move_to_number(fd: OwnedFd, n: RawFd) -> OwnedFd {
 
 #[test]
 fn reused_fd_number_gets_no_events_of_the_old_file() {
-    util::drive_with_park();
     // An Async is dropped while a dup keeps its file open; a new pipe lands on the same fd
     // number and is registered. Events of the old file must not reach the new registration
     // (they must not exist at all: the old interest was deleted).
     let _g = exclusive();
+    util::drive_with_park();
     // This thread's reactor (epoll fd + doorbell) exists before counting.
     park(Some(Duration::ZERO)).unwrap();
     let fds_before = util::open_fds();

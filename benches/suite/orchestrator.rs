@@ -14,7 +14,7 @@ use crate::common::{min_med_max, parse_result};
 
 const NET_PEERS: [&str; 4] = ["geode", "tokio", "smol", "epoll"];
 const MICRO_PEERS: [&str; 3] = crate::micro::PEERS;
-const ALL_ROWS: [&str; 9] = [
+const ALL_ROWS: [&str; 10] = [
     "pingpong",
     "echo",
     "syscalls",
@@ -24,7 +24,12 @@ const ALL_ROWS: [&str; 9] = [
     "tasks",
     "scaling",
     "memory",
+    "executors",
 ];
+/// geode's echo server under three executors: its own, async-executor's `LocalExecutor`
+/// driven by `park`, and the same `LocalExecutor` under `futures_lite::future::block_on`,
+/// which never runs geode's reactor (the fallback helper wakes it).
+const EXECUTOR_PEERS: [&str; 3] = ["geode", "geode-local", "geode-fallback"];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Pin {
@@ -488,6 +493,9 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     if want("memory") {
         emit("memory", row_memory(&cfg), &mut report);
     }
+    if want("executors") {
+        emit("executors", row_executors(&cfg), &mut report);
+    }
     let t = targets(&tables);
     println!("{t}");
     report.push_str(&t);
@@ -777,6 +785,59 @@ fn row_instructions(cfg: &Cfg) -> Table {
         cfg.paced_rts,
         cfg.base_rts,
         cfg.paced_rts - cfg.base_rts
+    ));
+    t
+}
+
+fn row_executors(cfg: &Cfg) -> Table {
+    let mut t = Table::new(
+        "geode's echo server under other executors: ping-pong, 1 connection, 64-byte messages",
+        &EXECUTOR_PEERS,
+        &[("round trips/s", true), ("Ir per round trip", false)],
+    );
+    let secs = cfg.pingpong_secs.to_string();
+    for round in 0..cfg.rounds {
+        for peer in EXECUTOR_PEERS {
+            progress("executors", round, peer);
+            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
+                continue;
+            };
+            let addr = srv.addr();
+            if let Some(r) = cfg.run_worker(
+                Side::Client,
+                &["client", "pingpong", &addr, "--secs", &secs],
+                Duration::from_secs(60),
+            ) {
+                t.push(0, peer, r["rate_med"]);
+            }
+            srv.stop(Duration::from_secs(5));
+        }
+    }
+    if have("valgrind") {
+        for round in 0..cfg.count_rounds {
+            for peer in EXECUTOR_PEERS {
+                progress("executors (callgrind)", round, peer);
+                let base = cfg.tmp.join(format!("cgx-{peer}-{round}-base"));
+                let full = cfg.tmp.join(format!("cgx-{peer}-{round}-full"));
+                if !paced_run(cfg, peer, Wrap::Callgrind(&base), cfg.base_rts)
+                    || !paced_run(cfg, peer, Wrap::Callgrind(&full), cfg.paced_rts)
+                {
+                    continue;
+                }
+                if let (Some(b), Some(f)) = (parse_callgrind(&base), parse_callgrind(&full)) {
+                    t.push(1, peer, (f - b) / (cfg.paced_rts - cfg.base_rts) as f64);
+                }
+            }
+        }
+    }
+    t.notes.push(format!(
+        "`geode`: geode's executor; `geode-local`: async-executor's LocalExecutor driven by \
+         geode's `park` (examples/local_executor.rs); `geode-fallback`: the same LocalExecutor \
+         under futures_lite::future::block_on, which never runs geode's reactor (each wait goes \
+         through the fallback helper thread). Round trips/s as in the ping-pong row ({} s \
+         runs); instructions as in the instructions row, whole process (the helper thread \
+         included).",
+        cfg.pingpong_secs
     ));
     t
 }

@@ -23,7 +23,7 @@
 //! somebody calls `park` on that thread (a custom executor taking over: it drives the reactor
 //! from then on). After a fork the child starts a new helper if it needs one. A custom
 //! executor polls before its first `park`, so a helper it starts then wakes nobody for its
-//! first 50 ms: the executor's `park` ends it before it could wake anything.
+//! first 10 ms: the executor's `park` ends it before it could wake anything.
 //!
 //! Driven threads pay one thread-local load per pending poll: [`on_pending`] is inlined, the
 //! rest is out of line.
@@ -40,7 +40,7 @@ use crate::sys::eventfd::EventFd;
 use crate::sys::process::{ForkStamp, fork_stamp, forked_since};
 
 /// How long a new helper wakes nobody (see [`Helper::run`]).
-const GRACE: Duration = Duration::from_millis(50);
+const GRACE: Duration = Duration::from_millis(10);
 
 thread_local! {
     /// Who drives this thread's reactor: the number of geode executors running on the thread
