@@ -226,8 +226,14 @@ pub fn park(timeout: Option<Duration>) -> io::Result<usize> {
     run_once(timeout)
 }
 
-/// One non-blocking turn, for a future polled where nothing drives the reactor.
+/// One non-blocking turn, for a future polled where nothing drives the reactor. An error (not
+/// a panic) if the thread's reactor is gone or busy: such a poll comes from a destructor while
+/// the thread exits, or from a waker that polls inside the reactor's wake-up loop.
 pub(crate) fn turn_now() -> io::Result<usize> {
+    let usable = REACTOR.try_with(|r| r.try_borrow_mut().is_ok()) == Ok(true);
+    if !usable {
+        return Err(io::Error::other("geode: this thread's reactor is not available"));
+    }
     run_once(Some(Duration::ZERO))
 }
 
