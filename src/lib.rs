@@ -182,7 +182,9 @@
 pub mod executor;
 pub mod io;
 pub mod net;
+pub mod process;
 pub mod reactor;
+pub mod signal;
 mod slab;
 mod sys;
 #[cfg(test)]

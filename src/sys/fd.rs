@@ -2,7 +2,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use super::{cvt, cvt_retry};
 
@@ -81,6 +81,14 @@ pub(crate) fn dup_onto(src: RawFd, target: RawFd) -> io::Result<()> {
     // refers to keeps it a valid, owned fd (now with the new file).
     cvt_retry(|| unsafe { libc::dup3(src, target, libc::O_CLOEXEC) })?;
     Ok(())
+}
+
+/// A new fd for the open file behind `fd`, close-on-exec, owned by the caller.
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument (the lowest fd number to use).
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `new` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 #[cfg(test)]
