@@ -72,6 +72,9 @@ fn default_action(sig: i32) -> i32 {
 /// async-signal-safe syscalls only, no allocation, no lock.
 fn on_signal(sig: i32) {
     let state = &STATES[sig as usize];
+    // Read before the bump: once a listener sees the bump it may return and drop itself, and
+    // that must not make this very delivery take the default action.
+    let nobody_listens = state.listeners.load(Ordering::SeqCst) == 0;
     // Bump first, then write: a reactor woken by the write sees the new generation.
     state.generation.fetch_add(1, Ordering::SeqCst);
     let fd = EVENTFD.load(Ordering::SeqCst);
@@ -83,7 +86,7 @@ fn on_signal(sig: i32) {
         // fd is readable anyway, and nothing else can fail on an eventfd.
         let _ = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
     }
-    if state.listeners.load(Ordering::SeqCst) == 0 {
+    if nobody_listens {
         match state.default.load(Ordering::Relaxed) {
             DEFAULT_TERMINATE => {
                 // SAFETY: sigaction and raise are async-signal-safe (signal-safety(7)); the
