@@ -165,6 +165,12 @@ impl Child {
         })
     }
 
+    /// Records the exit status and closes the pidfd (or the SIGCHLD listener) at once.
+    fn reaped(&mut self, status: Option<ExitStatus>) {
+        self.status = status;
+        self.watch = None;
+    }
+
     /// Forgets the child without reaping it (it was reaped elsewhere, or cannot be).
     pub(crate) fn disown(&mut self) {
         self.std = None;
@@ -208,7 +214,9 @@ impl Child {
             ));
         };
         let status = std.try_wait()?;
-        self.status = status;
+        if status.is_some() {
+            self.reaped(status);
+        }
         Ok(status)
     }
 
@@ -237,7 +245,7 @@ impl Child {
                             Err(e) => Err(e),
                         })
                         .await?;
-                    self.status = Some(status);
+                    self.reaped(Some(status));
                 }
                 (Some(ExitWatch::Sigchld(sigchld)), _) => {
                     // The listener existed before the `try_wait` above: a SIGCHLD after it is
