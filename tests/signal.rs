@@ -27,8 +27,13 @@ use util::{bounded, open_fds};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// Runs `f` on a fresh thread under `SERIAL`: its reactor's fds are closed when it is joined,
+/// before the next test starts counting.
+fn isolated(f: impl FnOnce() + Send + 'static) {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(panic) = std::thread::spawn(f).join() {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Starts (once) a thread that holds a listener for SIGUSR1, SIGUSR2 and SIGHUP until the
@@ -67,124 +72,129 @@ fn poll_once<F: Future + ?Sized>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> 
 
 #[test]
 fn two_signals_on_two_threads_both_see_one_delivery() {
-    let _g = serial();
-    keep_listeners();
-    let ready = Arc::new(Barrier::new(3));
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let ready = ready.clone();
-            std::thread::spawn(move || {
-                geode::block_on(async {
-                    let mut sig = signal(SignalKind::user_defined2()).unwrap();
-                    ready.wait();
-                    bounded(20, "recv on a second thread", sig.recv()).await
+    isolated(|| {
+        keep_listeners();
+        let ready = Arc::new(Barrier::new(3));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let ready = ready.clone();
+                std::thread::spawn(move || {
+                    geode::block_on(async {
+                        let mut sig = signal(SignalKind::user_defined2()).unwrap();
+                        ready.wait();
+                        bounded(20, "recv on a second thread", sig.recv()).await
+                    })
                 })
             })
-        })
-        .collect();
-    ready.wait();
-    raise(libc::SIGUSR2);
-    for t in threads {
-        assert_eq!(t.join().unwrap(), Some(()));
-    }
+            .collect();
+        ready.wait();
+        raise(libc::SIGUSR2);
+        for t in threads {
+            assert_eq!(t.join().unwrap(), Some(()));
+        }
+    });
 }
 
 #[test]
 fn ten_thousand_rapid_sigusr1s_never_leave_a_recv_hanging() {
-    let _g = serial();
-    keep_listeners();
-    geode::block_on(async {
-        let mut sig = signal(SignalKind::user_defined1()).unwrap();
-        let done = Arc::new(AtomicBool::new(false));
-        let sender = std::thread::spawn({
-            let done = done.clone();
-            move || {
-                for _ in 0..10_000 {
-                    raise(libc::SIGUSR1);
+    isolated(|| {
+        keep_listeners();
+        geode::block_on(async {
+            let mut sig = signal(SignalKind::user_defined1()).unwrap();
+            let done = Arc::new(AtomicBool::new(false));
+            let sender = std::thread::spawn({
+                let done = done.clone();
+                move || {
+                    for _ in 0..10_000 {
+                        raise(libc::SIGUSR1);
+                    }
+                    done.store(true, Ordering::SeqCst);
                 }
-                done.store(true, Ordering::SeqCst);
+            });
+            let mut wakeups = 0u32;
+            // While the storm lasts, take deliveries; the timeout only lets us look at `done`.
+            while !done.load(Ordering::SeqCst) {
+                if timeout(Duration::from_millis(50), sig.recv()).await.is_ok() {
+                    wakeups += 1;
+                }
             }
+            sender.join().unwrap();
+            // The storm is over: one more delivery must still wake a recv.
+            raise(libc::SIGUSR1);
+            assert_eq!(
+                bounded(20, "recv after the storm", sig.recv()).await,
+                Some(())
+            );
+            wakeups += 1;
+            assert!(
+                (1..=10_001).contains(&wakeups),
+                "{wakeups} wakeups for 10,001 deliveries"
+            );
         });
-        let mut wakeups = 0u32;
-        // While the storm lasts, take deliveries; the timeout only lets us look at `done`.
-        while !done.load(Ordering::SeqCst) {
-            if timeout(Duration::from_millis(50), sig.recv()).await.is_ok() {
-                wakeups += 1;
-            }
-        }
-        sender.join().unwrap();
-        // The storm is over: one more delivery must still wake a recv.
-        raise(libc::SIGUSR1);
-        assert_eq!(
-            bounded(20, "recv after the storm", sig.recv()).await,
-            Some(())
-        );
-        wakeups += 1;
-        assert!(
-            (1..=10_001).contains(&wakeups),
-            "{wakeups} wakeups for 10,001 deliveries"
-        );
     });
 }
 
 #[test]
 fn every_delivery_wakes_a_waiting_recv() {
-    let _g = serial();
-    keep_listeners();
-    geode::block_on(async {
-        let mut sig = signal(SignalKind::user_defined1()).unwrap();
-        for round in 0..1000 {
-            let mut recv = pin!(sig.recv());
-            // Waiting first (registered in epoll), then the delivery.
-            if poll_fn(|cx| Poll::Ready(recv.as_mut().poll(cx)))
-                .await
-                .is_ready()
-            {
-                continue; // a delivery of an earlier round, still in flight
+    isolated(|| {
+        keep_listeners();
+        geode::block_on(async {
+            let mut sig = signal(SignalKind::user_defined1()).unwrap();
+            for round in 0..1000 {
+                let mut recv = pin!(sig.recv());
+                // Waiting first (registered in epoll), then the delivery.
+                if poll_fn(|cx| Poll::Ready(recv.as_mut().poll(cx)))
+                    .await
+                    .is_ready()
+                {
+                    continue; // a delivery of an earlier round, still in flight
+                }
+                raise(libc::SIGUSR1);
+                let got = timeout(Duration::from_secs(20), recv).await;
+                assert_eq!(got, Ok(Some(())), "round {round}: recv did not return");
             }
-            raise(libc::SIGUSR1);
-            let got = timeout(Duration::from_secs(20), recv).await;
-            assert_eq!(got, Ok(Some(())), "round {round}: recv did not return");
-        }
+        });
     });
 }
 
 #[test]
 fn a_listener_sees_only_deliveries_after_its_creation() {
-    let _g = serial();
-    keep_listeners();
-    geode::block_on(async {
-        let mut early = signal(SignalKind::hangup()).unwrap();
-        raise(libc::SIGHUP);
-        bounded(20, "recv of the first SIGHUP", early.recv()).await;
-        let mut late = signal(SignalKind::hangup()).unwrap();
-        assert!(
-            poll_once(pin!(late.recv())).is_pending(),
-            "a listener saw a delivery from before it existed"
-        );
-        assert!(
-            poll_once(pin!(early.recv())).is_pending(),
-            "coalesced: one wakeup"
-        );
-        raise(libc::SIGHUP);
-        bounded(20, "late recv", late.recv()).await;
-        bounded(20, "early recv", early.recv()).await;
+    isolated(|| {
+        keep_listeners();
+        geode::block_on(async {
+            let mut early = signal(SignalKind::hangup()).unwrap();
+            raise(libc::SIGHUP);
+            bounded(20, "recv of the first SIGHUP", early.recv()).await;
+            let mut late = signal(SignalKind::hangup()).unwrap();
+            assert!(
+                poll_once(pin!(late.recv())).is_pending(),
+                "a listener saw a delivery from before it existed"
+            );
+            assert!(
+                poll_once(pin!(early.recv())).is_pending(),
+                "coalesced: one wakeup"
+            );
+            raise(libc::SIGHUP);
+            bounded(20, "late recv", late.recv()).await;
+            bounded(20, "early recv", early.recv()).await;
+        });
     });
 }
 
 #[test]
 fn signal_is_a_stream_of_deliveries() {
-    let _g = serial();
-    keep_listeners();
-    geode::block_on(async {
-        let mut winch = signal(SignalKind::window_change()).unwrap();
-        assert_eq!(winch.kind(), SignalKind::window_change());
-        raise(libc::SIGWINCH);
-        assert_eq!(bounded(20, "stream item", winch.next()).await, Some(()));
-        let mut poll_form = signal(SignalKind::window_change()).unwrap();
-        raise(libc::SIGWINCH);
-        let got = bounded(20, "poll_recv", poll_fn(|cx| poll_form.poll_recv(cx))).await;
-        assert_eq!(got, Some(()));
+    isolated(|| {
+        keep_listeners();
+        geode::block_on(async {
+            let mut winch = signal(SignalKind::window_change()).unwrap();
+            assert_eq!(winch.kind(), SignalKind::window_change());
+            raise(libc::SIGWINCH);
+            assert_eq!(bounded(20, "stream item", winch.next()).await, Some(()));
+            let mut poll_form = signal(SignalKind::window_change()).unwrap();
+            raise(libc::SIGWINCH);
+            let got = bounded(20, "poll_recv", poll_fn(|cx| poll_form.poll_recv(cx))).await;
+            assert_eq!(got, Some(()));
+        });
     });
 }
 
@@ -196,57 +206,59 @@ extern "C" fn raw_handler(_: libc::c_int) {
 
 #[test]
 fn a_handler_installed_before_geode_still_runs() {
-    let _g = serial();
-    // A real-time signal nothing else in this process uses; its handler is ours to set.
-    let sig = libc::SIGRTMIN() + 4;
-    // SAFETY: all-zero is a valid sigaction; we set a handler that only bumps an atomic (async-
-    // signal-safe) and keep the default flags.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = raw_handler as extern "C" fn(libc::c_int) as usize;
-        assert_eq!(libc::sigaction(sig, &sa, std::ptr::null_mut()), 0);
-    }
-    geode::block_on(async {
-        let mut ours = signal(SignalKind::from_raw(sig)).unwrap();
-        raise(sig);
-        bounded(20, "recv of a chained signal", ours.recv()).await;
+    isolated(|| {
+        // A real-time signal nothing else in this process uses; its handler is ours to set.
+        let sig = libc::SIGRTMIN() + 4;
+        // SAFETY: all-zero is a valid sigaction; we set a handler that only bumps an atomic (async-
+        // signal-safe) and keep the default flags.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = raw_handler as extern "C" fn(libc::c_int) as usize;
+            assert_eq!(libc::sigaction(sig, &sa, std::ptr::null_mut()), 0);
+        }
+        geode::block_on(async {
+            let mut ours = signal(SignalKind::from_raw(sig)).unwrap();
+            raise(sig);
+            bounded(20, "recv of a chained signal", ours.recv()).await;
+        });
+        assert!(
+            RAW_HANDLER_RUNS.load(Ordering::SeqCst) >= 1,
+            "the earlier handler did not run"
+        );
     });
-    assert!(
-        RAW_HANDLER_RUNS.load(Ordering::SeqCst) >= 1,
-        "the earlier handler did not run"
-    );
 }
 
 #[test]
 fn uncatchable_and_invalid_signals_are_errors_and_leak_nothing() {
-    let _g = serial();
-    keep_listeners();
-    let before = open_fds();
-    for sig in [
-        libc::SIGKILL,
-        libc::SIGSTOP,
-        libc::SIGSEGV,
-        libc::SIGILL,
-        libc::SIGFPE,
-        0,
-        -1,
-        65,
-        1000,
-        i32::MIN,
-    ] {
-        let err = signal(SignalKind::from_raw(sig)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "signal {sig}: {err}");
-        assert!(!err.to_string().is_empty());
-    }
-    // A number glibc keeps for itself (its thread cancellation signal): sigaction's EINVAL.
-    let err = signal(SignalKind::from_raw(libc::SIGRTMIN() - 1)).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
-    assert_eq!(open_fds(), before, "a refused signal() left an fd behind");
-    // A listener's fd goes with it.
-    let sig = signal(SignalKind::user_defined1()).unwrap();
-    assert_eq!(open_fds(), before + 1);
-    drop(sig);
-    assert_eq!(open_fds(), before);
+    isolated(|| {
+        keep_listeners();
+        let before = open_fds();
+        for sig in [
+            libc::SIGKILL,
+            libc::SIGSTOP,
+            libc::SIGSEGV,
+            libc::SIGILL,
+            libc::SIGFPE,
+            0,
+            -1,
+            65,
+            1000,
+            i32::MIN,
+        ] {
+            let err = signal(SignalKind::from_raw(sig)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "signal {sig}: {err}");
+            assert!(!err.to_string().is_empty());
+        }
+        // A number glibc keeps for itself (its thread cancellation signal): sigaction's EINVAL.
+        let err = signal(SignalKind::from_raw(libc::SIGRTMIN() - 1)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+        assert_eq!(open_fds(), before, "a refused signal() left an fd behind");
+        // A listener's fd goes with it.
+        let sig = signal(SignalKind::user_defined1()).unwrap();
+        assert_eq!(open_fds(), before + 1);
+        drop(sig);
+        assert_eq!(open_fds(), before);
+    });
 }
 
 // ---- Ctrl-C in child processes ----
@@ -323,16 +335,17 @@ fn ctrl_c_in_a_child_process_exits_cleanly() {
     if std::env::var(CHILD_ENV).as_deref() == Ok("ctrl_c") {
         ctrl_c_child();
     }
-    let _g = serial();
-    let (status, out) = geode::block_on(sigint_child(
-        "ctrl_c_in_a_child_process_exits_cleanly",
-        "ctrl_c",
-    ));
-    assert!(
-        out.contains("caught SIGINT, shutting down"),
-        "child said: {out}"
-    );
-    assert!(status.success(), "{status}; child said: {out}");
+    isolated(|| {
+        let (status, out) = geode::block_on(sigint_child(
+            "ctrl_c_in_a_child_process_exits_cleanly",
+            "ctrl_c",
+        ));
+        assert!(
+            out.contains("caught SIGINT, shutting down"),
+            "child said: {out}"
+        );
+        assert!(status.success(), "{status}; child said: {out}");
+    });
 }
 
 #[test]
@@ -340,16 +353,17 @@ fn sigint_terminates_again_once_the_last_listener_is_dropped() {
     if std::env::var(CHILD_ENV).as_deref() == Ok("default") {
         default_child();
     }
-    let _g = serial();
-    let (status, out) = geode::block_on(sigint_child(
-        "sigint_terminates_again_once_the_last_listener_is_dropped",
-        "default",
-    ));
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGINT),
-        "{status}; child said: {out}"
-    );
-    assert!(!out.contains("still alive"), "child said: {out}");
+    isolated(|| {
+        let (status, out) = geode::block_on(sigint_child(
+            "sigint_terminates_again_once_the_last_listener_is_dropped",
+            "default",
+        ));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGINT),
+            "{status}; child said: {out}"
+        );
+        assert!(!out.contains("still alive"), "child said: {out}");
+    });
 }
