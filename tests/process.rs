@@ -87,6 +87,20 @@ async fn no_zombies_left() {
     assert_eq!(zombies(), Vec::<u32>::new(), "zombie children left behind");
 }
 
+/// This process's fds and what they are, for messages.
+fn fd_list() -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let link = std::fs::read_link(e.path()).unwrap_or_default();
+            format!("{} -> {}", e.file_name().to_string_lossy(), link.display())
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
 /// How many fds of this process are pidfds.
 fn pidfds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -212,9 +226,13 @@ fn try_wait_id_kill_and_start_kill() {
             let pid = child.id().unwrap();
             assert!(child.try_wait().unwrap().is_none());
             // (None where the SIGCHLD fallback is forced, as under valgrind, which lacks
-        // pidfd_open.)
-        let forced_fallback = std::env::var("GEODE_NO_PIDFD").as_deref() == Ok("1");
-        assert_eq!(pidfds(), usize::from(!forced_fallback), "one pidfd watches the child");
+            // pidfd_open.)
+            let forced_fallback = std::env::var("GEODE_NO_PIDFD").as_deref() == Ok("1");
+            assert_eq!(
+                pidfds(),
+                usize::from(!forced_fallback),
+                "one pidfd watches the child"
+            );
             bounded(30, "kill", child.kill()).await.unwrap();
             let status = child.wait().await.unwrap();
             assert_eq!(status.signal(), Some(libc::SIGKILL));
@@ -246,7 +264,7 @@ fn two_hundred_children() {
     geode::block_on(async {
         // Warm up: this thread's reactor (and, in the fallback, the signal eventfd) stay.
         Command::new("true").status().await.unwrap();
-        let before = open_fds();
+        let (before, listed) = (open_fds(), fd_list());
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let mut child = Command::new("sh")
@@ -261,7 +279,12 @@ fn two_hundred_children() {
             assert_eq!(status.unwrap().code(), Some(i % 100));
         }
         no_zombies_left().await;
-        assert_eq!(open_fds(), before, "fds left after 200 children");
+        assert_eq!(
+            open_fds(),
+            before,
+            "fds left after 200 children: {:?}, before: {listed:?}",
+            fd_list()
+        );
     });
 }
 
@@ -359,7 +382,9 @@ fn bad_input() {
         ];
         for (what, mut cmd, kind, errno) in cases {
             let spawned = cmd.stdout(Stdio::piped()).stdin(Stdio::piped()).spawn();
-            let err = spawned.map(|_: Child| ()).unwrap_err();
+            let Err(err) = spawned.map(|_: Child| ()) else {
+                panic!("{what}: spawned");
+            };
             assert_eq!(err.kind(), kind, "{what}: {err}");
             assert_eq!(err.raw_os_error(), Some(errno), "{what}: {err}");
             let err = cmd.output().await.unwrap_err();

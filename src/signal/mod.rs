@@ -99,8 +99,9 @@ pub async fn ctrl_c() -> io::Result<()> {
 ///
 /// geode::block_on(async {
 ///     let mut usr1 = signal(SignalKind::user_defined1())?;
-///     // Any thread, any process may send it; here we send it to ourselves.
-///     unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+///     // Any thread, any process may send it; here `kill(1)` sends it to us.
+///     let pid = std::process::id().to_string();
+///     geode::process::Command::new("kill").args(["-USR1", &pid]).status().await?;
 ///     geode::time::timeout(Duration::from_secs(10), usr1.recv()).await?;
 ///
 ///     assert!(signal(SignalKind::from_raw(libc::SIGKILL)).is_err());
@@ -149,8 +150,9 @@ impl Signal {
     ///
     /// geode::block_on(async {
     ///     let mut hup = signal(SignalKind::hangup())?;
+    ///     let pid = std::process::id().to_string();
     ///     for _ in 0..3 {
-    ///         unsafe { libc::kill(libc::getpid(), libc::SIGHUP) };
+    ///         geode::process::Command::new("kill").args(["-HUP", &pid]).status().await?;
     ///     }
     ///     // Three deliveries, at least one wakeup.
     ///     assert_eq!(hup.recv().await, Some(()));
