@@ -96,6 +96,48 @@ fn two_signals_on_two_threads_both_see_one_delivery() {
 }
 
 #[test]
+fn no_signal_mask_matters_and_thread_directed_signals_arrive() {
+    isolated(|| {
+        keep_listeners();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The listening thread blocks SIGUSR2 itself: the handler must run elsewhere and still
+        // wake it.
+        let listener = std::thread::spawn(move || {
+            // SAFETY: a sigset_t is plain data; sigemptyset/sigaddset initialise it and
+            // pthread_sigmask changes only this thread's mask.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                assert_eq!(
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+                    0
+                );
+            }
+            geode::block_on(async {
+                let mut sig = signal(SignalKind::user_defined2()).unwrap();
+                tx.send(()).unwrap();
+                bounded(20, "recv with the signal blocked here", sig.recv()).await
+            })
+        });
+        rx.recv().unwrap();
+        // A thread-directed signal, aimed at a plain thread that runs no runtime (a signalfd
+        // could only be read from that very thread).
+        let (ptx, prx) = std::sync::mpsc::channel::<()>();
+        let target = std::thread::spawn(move || {
+            let _ = prx.recv();
+        });
+        use std::os::unix::thread::JoinHandleExt;
+        // SAFETY: the target thread is alive (it waits on `prx` until we send).
+        let rc = unsafe { libc::pthread_kill(target.as_pthread_t(), libc::SIGUSR2) };
+        assert_eq!(rc, 0);
+        assert_eq!(listener.join().unwrap(), Some(()));
+        ptx.send(()).unwrap();
+        target.join().unwrap();
+    });
+}
+
+#[test]
 fn ten_thousand_rapid_sigusr1s_never_leave_a_recv_hanging() {
     isolated(|| {
         keep_listeners();

@@ -31,7 +31,9 @@
 //!   one, never into none;
 //! - no thread's signal mask needs changing (unlike a `signalfd`, which misses a signal as soon
 //!   as any thread has it unblocked), and children spawned meanwhile inherit no blocked mask;
-//! - a `Signal` created in a `fork` child works there.
+//! - in a `fork` child, `Signal`s made before the fork and after it work (the child shares the
+//!   eventfd with its parent: a signal in one only costs the other's listeners a spurious
+//!   wakeup, after which they compare their own counts and wait again).
 //!
 //! While no `Signal` for a signal exists, a delivery does what it did before geode took the
 //! signal over, if that was the default action: `SIGINT`, `SIGTERM` and the like terminate the

@@ -25,7 +25,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use super::eventfd::EventFd;
-use super::process::{ForkStamp, fork_stamp, forked_since};
 
 /// Linux numbers signals 1..=64 (`SIGRTMAX`); one slot each, index 0 unused.
 const SLOTS: usize = 65;
@@ -52,8 +51,13 @@ static STATES: [SigState; SLOTS] = [SIG_STATE; SLOTS];
 /// The eventfd the handler writes, -1 until the first registration.
 static EVENTFD: AtomicI32 = AtomicI32::new(-1);
 
-/// Serialises registrations and owns the eventfd (with the fork stamp it was made under).
-static REGISTRY: Mutex<Option<(EventFd, ForkStamp)>> = Mutex::new(None);
+/// Serialises registrations and owns the eventfd.
+///
+/// A fork child keeps sharing the eventfd with its parent (and with listeners made before the
+/// fork, whose dups refer to it): a signal in one process then also wakes the other's
+/// listeners, which compare their own generations, find nothing new and wait again. Giving the
+/// child a fresh eventfd would strand every listener made before the fork.
+static REGISTRY: Mutex<Option<EventFd>> = Mutex::new(None);
 
 const DEFAULT_NOTHING: i32 = 0;
 const DEFAULT_TERMINATE: i32 = 1;
@@ -81,8 +85,7 @@ fn on_signal(sig: i32) {
     if fd >= 0 {
         let one: u64 = 1;
         // SAFETY: `one` is 8 initialised bytes that live across the call; `fd` is the
-        // registry's eventfd, which is never closed once published (a fork child replaces it
-        // in place with dup3). The result is ignored: EAGAIN means the counter is full, so the
+        // registry's eventfd, which is never closed once published. The result is ignored: EAGAIN means the counter is full, so the
         // fd is readable anyway, and nothing else can fail on an eventfd.
         let _ = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
     }
@@ -137,24 +140,13 @@ pub(crate) fn check(sig: i32) -> io::Result<()> {
 pub(crate) fn listen(sig: i32) -> io::Result<OwnedFd> {
     check(sig)?;
     let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((efd, stamp)) = &mut *registry {
-        if forked_since(stamp) {
-            // A fork child shares the parent's eventfd: give it its own, under the same fd
-            // number, so the handler (which reads the number) and the child's reactors stop
-            // waking the parent's. Listeners created before the fork keep their dups of the
-            // old one; they still work, they just also see the parent's writes (and compare
-            // generations, which the parent's signals do not move here).
-            efd.replace_after_fork()?;
-            *stamp = fork_stamp();
-        }
-    }
     let fd = match &*registry {
-        Some((efd, _)) => efd.as_raw_fd(),
+        Some(efd) => efd.as_raw_fd(),
         None => {
             let efd = EventFd::new()?;
             let fd = efd.as_raw_fd();
             EVENTFD.store(fd, Ordering::SeqCst);
-            *registry = Some((efd, fork_stamp()));
+            *registry = Some(efd);
             fd
         }
     };
