@@ -264,6 +264,8 @@ fn two_hundred_children() {
     geode::block_on(async {
         // Warm up: this thread's reactor (and, in the fallback, the signal eventfd) stay.
         Command::new("true").status().await.unwrap();
+        // (`true` may have exited before `status` waited: make sure the reactor parked once.)
+        sleep(Duration::from_millis(1)).await;
         let (before, listed) = (open_fds(), fd_list());
         let tasks: Vec<_> = (0..200)
             .map(|i| {
@@ -343,6 +345,7 @@ fn bad_input() {
         // Warm up: the first spawn sets up what stays (the SIGCHLD listener's eventfd in the
         // fallback).
         Command::new("true").status().await.unwrap();
+        sleep(Duration::from_millis(1)).await;
         let before = open_fds();
         let cases: [(&str, Command, ErrorKind, i32); 5] = [
             (
