@@ -4,7 +4,7 @@
 //! One binary, several roles:
 //! - `suite [--quick] [--pin split|same|none] [--rounds N] [--only row,row] [--out FILE]`:
 //!   the orchestrator (default). Rows: pingpong, echo, syscalls, instructions, http, timers,
-//!   tasks, scaling, memory.
+//!   tasks, scaling, memory, process.
 //! - `suite server <geode|tokio|smol|epoll> <echo|http> <addr>`: a server under test.
 //! - `suite client <pingpong|echo> <addr> [...]`: the load client, the same for every server.
 //! - `suite micro <geode|tokio|smol> <bench>`: one in-process benchmark.
@@ -25,6 +25,8 @@ mod http;
 mod micro;
 #[path = "suite/orchestrator.rs"]
 mod orchestrator;
+#[path = "suite/proc_sig.rs"]
+mod proc_sig;
 #[path = "suite/servers.rs"]
 mod servers;
 
