@@ -222,6 +222,25 @@ mod tests {
     }
 
     #[test]
+    fn default_actions_follow_signal_7() {
+        for sig in [libc::SIGCHLD, libc::SIGWINCH, libc::SIGURG, libc::SIGCONT] {
+            assert_eq!(default_action(sig), DEFAULT_NOTHING, "{sig}");
+        }
+        for sig in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+            assert_eq!(default_action(sig), DEFAULT_STOP, "{sig}");
+        }
+        for sig in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGRTMIN(),
+        ] {
+            assert_eq!(default_action(sig), DEFAULT_TERMINATE, "{sig}");
+        }
+    }
+
+    #[test]
     fn a_delivery_bumps_the_generation_and_rings_the_eventfd() {
         let sig = libc::SIGUSR2;
         let fd = listen(sig).unwrap();
