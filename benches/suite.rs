@@ -4,7 +4,7 @@
 //! One binary, several roles:
 //! - `suite [--quick] [--pin split|same|none] [--rounds N] [--only row,row] [--out FILE]`:
 //!   the orchestrator (default). Rows: pingpong, echo, syscalls, instructions, http, timers,
-//!   tasks, scaling, memory, executors.
+//!   tasks, scaling, memory, process, executors.
 //! - `suite server <geode|tokio|smol|epoll> <echo|http> <addr>`: a server under test (also
 //!   `geode-local` and `geode-fallback`, echo only: geode's sockets under async-executor's
 //!   `LocalExecutor`, driven by `park` or by nothing).
@@ -29,6 +29,8 @@ mod local_executor;
 mod micro;
 #[path = "suite/orchestrator.rs"]
 mod orchestrator;
+#[path = "suite/proc_sig.rs"]
+mod proc_sig;
 #[path = "suite/servers.rs"]
 mod servers;
 

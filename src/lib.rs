@@ -7,8 +7,10 @@
 //!
 //! [`block_on`] (or `#[geode::main]`, which wraps `main`'s body in it) runs a future on the
 //! current thread, along with the tasks it [`spawn`]s; tasks need not be `Send`. [`net`] has
-//! TCP, UDP and Unix sockets, [`io::Async`] makes any other pollable fd asynchronous, and
-//! [`time`] has sleeps, timeouts and intervals.
+//! TCP, UDP and Unix sockets, [`io::Async`] makes any other pollable fd asynchronous,
+//! [`time`] has sleeps, timeouts and intervals, [`signal`] turns Unix signals (Ctrl-C,
+//! `SIGTERM`, `SIGHUP`) into events, and [`process`] runs child processes with async pipes and
+//! exits.
 //!
 //! ```
 //! use geode::net::UnixStream;
@@ -189,7 +191,7 @@
 //!
 //! - `sys` is the only module that makes system calls: epoll (`epoll_pwait2` for nanosecond
 //!   timeouts, `epoll_wait` rounded up to whole milliseconds where that is missing), eventfd,
-//!   `fstat`/`fcntl`, fork detection.
+//!   `fstat`/`fcntl`, fork detection, `pidfd_open`, and the process-wide signal handler.
 //! - `reactor` keeps, per registration, readiness and two FIFO waiter queues (read, write). An
 //!   edge wakes the head waiter; a waiter that makes progress passes readiness on to the next;
 //!   one that gets `EAGAIN` waits again; a waiter dropped after being woken passes the wakeup
@@ -209,7 +211,9 @@
 pub mod executor;
 pub mod io;
 pub mod net;
+pub mod process;
 pub mod reactor;
+pub mod signal;
 mod slab;
 mod sys;
 #[cfg(test)]

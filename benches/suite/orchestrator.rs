@@ -14,7 +14,7 @@ use crate::common::{min_med_max, parse_result};
 
 const NET_PEERS: [&str; 4] = ["geode", "tokio", "smol", "epoll"];
 const MICRO_PEERS: [&str; 3] = crate::micro::PEERS;
-const ALL_ROWS: [&str; 10] = [
+const ALL_ROWS: [&str; 11] = [
     "pingpong",
     "echo",
     "syscalls",
@@ -24,6 +24,7 @@ const ALL_ROWS: [&str; 10] = [
     "tasks",
     "scaling",
     "memory",
+    "process",
     "executors",
 ];
 /// geode's echo server under three executors: its own, async-executor's `LocalExecutor`
@@ -495,6 +496,9 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     }
     if want("executors") {
         emit("executors", row_executors(&cfg), &mut report);
+    }
+    if want("process") {
+        emit("process", row_process(&cfg), &mut report);
     }
     let t = targets(&tables);
     println!("{t}");
@@ -983,6 +987,46 @@ fn row_tasks(cfg: &Cfg) -> Table {
          `Rc<RefCell<Option<Waker>>>` channel (tokio: `LocalSet` + `spawn_local`)."
             .into(),
     );
+    t
+}
+
+fn row_process(cfg: &Cfg) -> Table {
+    const PEERS: [&str; 4] = ["geode", "tokio", "smol", "std"];
+    let mut t = Table::new(
+        "child processes and signals",
+        &PEERS,
+        &[
+            ("spawn+wait µs", false),
+            ("read 256 MiB MiB/s", true),
+            ("signal p50 µs", false),
+            ("signal p99 µs", false),
+        ],
+    );
+    let spawns = if cfg.quick { "200" } else { "1000" };
+    for round in 0..cfg.rounds {
+        for peer in PEERS {
+            progress("process", round, peer);
+            let spawn = ["micro", peer, "proc_spawn", "--n", spawns];
+            if let Some(r) = cfg.run_worker(Side::Server, &spawn, Duration::from_secs(120)) {
+                t.push(0, peer, r["us_per_child"]);
+            }
+            if let Some(r) = micro(cfg, peer, "proc_read") {
+                t.push(1, peer, r["mib_per_s"]);
+            }
+            if peer != "std" {
+                if let Some(r) = micro(cfg, peer, "signal_latency") {
+                    t.push(2, peer, r["p50_us"]);
+                    t.push(3, peer, r["p99_us"]);
+                }
+            }
+        }
+    }
+    t.notes.push(format!(
+        "spawn+wait: {spawns} × `Command::new(\"/bin/true\").status()` one after another (std: on \
+         a plain thread). Read: `head -c 268435456 /dev/zero` through a piped stdout, 64 KiB \
+         reads. Signal: 1,000 rounds of `kill(getpid(), SIGUSR1)` to the listener's `recv` \
+         returning (tokio: `signal::unix::signal`, smol: `async_signal::Signals`)."
+    ));
     t
 }
 

@@ -232,7 +232,9 @@ pub fn park(timeout: Option<Duration>) -> io::Result<usize> {
 pub(crate) fn turn_now() -> io::Result<usize> {
     let usable = REACTOR.try_with(|r| r.try_borrow_mut().is_ok()) == Ok(true);
     if !usable {
-        return Err(io::Error::other("geode: this thread's reactor is not available"));
+        return Err(io::Error::other(
+            "geode: this thread's reactor is not available",
+        ));
     }
     run_once(Some(Duration::ZERO))
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use super::{cvt, cvt_retry};
 
@@ -149,6 +149,14 @@ pub(crate) fn wait_readable<const N: usize>(
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok([false; N]),
         Err(e) => Err(e),
     }
+}
+
+/// A new fd for the open file behind `fd`, close-on-exec, owned by the caller.
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument (the lowest fd number to use).
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `new` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 #[cfg(test)]
