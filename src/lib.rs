@@ -179,7 +179,9 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod blocking;
 pub mod executor;
+pub mod fs;
 pub mod io;
 pub mod net;
 pub mod reactor;
@@ -189,6 +191,7 @@ mod sys;
 mod test_wakers;
 pub mod time;
 
+pub use blocking::{BlockingHandle, spawn_blocking};
 pub use executor::{JoinError, JoinHandle, SpawnError, block_on, run, spawn, try_spawn, yield_now};
 pub use geode_macros::{main, test};
 

@@ -35,21 +35,23 @@
 //! ```
 
 mod accept;
+mod addrs;
 mod stream;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use accept::{Incoming, UnixIncoming};
+pub use addrs::{SocketAddrs, ToSocketAddrs, lookup_host};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// Runs `f` on each address `addrs` yields, in order, until one succeeds; else the last error.
-fn each_addr<A: ToSocketAddrs, T>(
+fn each_addr<A: std::net::ToSocketAddrs, T>(
     addrs: A,
     mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
