@@ -54,7 +54,10 @@ fn pattern(len: usize) -> Vec<u8> {
 /// The fd count once this thread's reactor exists (its epoll fd and eventfd stay open for the
 /// thread's life, so they must be in the "before" count).
 fn fds_with_a_reactor() -> usize {
-    run("a reactor turn", geode::time::sleep(Duration::from_millis(1)));
+    run(
+        "a reactor turn",
+        geode::time::sleep(Duration::from_millis(1)),
+    );
     open_fds()
 }
 
@@ -86,8 +89,12 @@ fn free_functions_do_what_std_does() {
         assert!(fs::symlink_metadata(&a).await.unwrap().is_file());
 
         assert_eq!(fs::copy(&a, dir.path("b.txt")).await.unwrap(), 5);
-        fs::rename(dir.path("b.txt"), dir.path("c.txt")).await.unwrap();
-        fs::hard_link(dir.path("c.txt"), dir.path("d.txt")).await.unwrap();
+        fs::rename(dir.path("b.txt"), dir.path("c.txt"))
+            .await
+            .unwrap();
+        fs::hard_link(dir.path("c.txt"), dir.path("d.txt"))
+            .await
+            .unwrap();
         assert_eq!(fs::read(dir.path("d.txt")).await.unwrap(), b"alpha");
         assert_eq!(
             fs::canonicalize(dir.path("./a.txt")).await.unwrap(),
@@ -399,8 +406,7 @@ fn permission_denied_is_eacces() {
     let dir = TempDir::new("eacces");
     let locked = dir.path("locked");
     std::fs::write(&locked, "secret").unwrap();
-    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
-        .unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         check_eacces(&locked);
@@ -471,9 +477,16 @@ fn tokio_traits_read_write_and_seek() {
             .open(&path)
             .await
             .unwrap();
-        AsyncWriteExt::write_all(&mut f, b"tokio traits").await.unwrap();
+        AsyncWriteExt::write_all(&mut f, b"tokio traits")
+            .await
+            .unwrap();
         AsyncWriteExt::flush(&mut f).await.unwrap();
-        assert_eq!(AsyncSeekExt::seek(&mut f, SeekFrom::Start(6)).await.unwrap(), 6);
+        assert_eq!(
+            AsyncSeekExt::seek(&mut f, SeekFrom::Start(6))
+                .await
+                .unwrap(),
+            6
+        );
         let mut s = String::new();
         AsyncReadExt::read_to_string(&mut f, &mut s).await.unwrap();
         assert_eq!(s, "traits");

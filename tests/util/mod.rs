@@ -291,7 +291,8 @@ pub fn run_child_test(mut cmd: std::process::Command, name: &str, secs: u64) -> 
         out.status
     );
     assert!(
-        stdout.contains(&format!("test {name} ... ok")) && stdout.contains("1 passed"),
+        stdout.contains(&format!("test {name} ..."))
+            && stdout.contains("test result: ok. 1 passed"),
         "child did not run {name}:\n{stdout}\n{stderr}"
     );
     stdout
