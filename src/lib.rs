@@ -31,6 +31,11 @@
 //! }
 //! ```
 //!
+//! Blocking work goes to a process-wide thread pool: [`spawn_blocking`] for any closure,
+//! [`fs`] for files, [`io::stdin`] and friends for the standard streams, and
+//! [`net::lookup_host`] (which `connect` uses) for host names, so none of them stops the
+//! thread's other tasks.
+//!
 //! [`block_on`] returns as soon as its future does, dropping tasks still running; [`run`] also
 //! waits for them. With the `futures-io` feature (default) the streams implement
 //! `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits, so codecs, hyper and

@@ -4,14 +4,14 @@
 //! Tests share one lock: the fd counts must not see another test's files.
 
 mod util;
-use util::{bounded, child_test_command, in_child, open_fds, run_child_test};
+use util::{bounded, in_child, open_fds, run_child_test};
 
 use std::io::{ErrorKind, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use futures_util::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, StreamExt};
+use futures_util::{AsyncReadExt, StreamExt};
 use geode::fs::{self, File};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -154,10 +154,13 @@ fn many_small_writes_then_flush_put_every_byte_in_order() {
     let data = pattern(1 << 20);
     run("small writes", async {
         let mut f = File::create(&path).await.unwrap();
+        // Through the futures-io trait (the inherent methods do the same).
         for chunk in data.chunks(100) {
-            f.write_all(chunk).await.unwrap();
+            futures_util::AsyncWriteExt::write_all(&mut f, chunk)
+                .await
+                .unwrap();
         }
-        f.flush().await.unwrap();
+        futures_util::AsyncWriteExt::flush(&mut f).await.unwrap();
         // Flushed: in the file now, before the drop.
         assert_eq!(std::fs::read(&path).unwrap(), data);
     });
@@ -175,7 +178,7 @@ fn small_reads_large_reads_and_read_to_end_see_the_file_exactly() {
         let mut got = Vec::new();
         let mut small = [0; 7];
         for _ in 0..1000 {
-            let n = f.read(&mut small).await.unwrap();
+            let n = AsyncReadExt::read(&mut f, &mut small).await.unwrap();
             got.extend_from_slice(&small[..n]);
         }
         let mut big = vec![0; 3 * 1024 * 1024];
@@ -209,7 +212,12 @@ fn seeks_count_from_what_the_caller_read_not_from_the_read_ahead() {
         assert_eq!(f.seek(SeekFrom::Current(5)).await.unwrap(), 15);
         f.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, &data[15..25]);
-        assert_eq!(f.seek(SeekFrom::End(-4)).await.unwrap(), 299_996);
+        assert_eq!(
+            futures_util::AsyncSeekExt::seek(&mut f, SeekFrom::End(-4))
+                .await
+                .unwrap(),
+            299_996
+        );
         let mut tail = Vec::new();
         f.read_to_end(&mut tail).await.unwrap();
         assert_eq!(tail, &data[299_996..]);

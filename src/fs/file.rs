@@ -4,7 +4,6 @@ use std::future::poll_fn;
 use std::io::{self, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -252,6 +251,83 @@ impl File {
         asyncify(move || inner.sync_data()).await
     }
 
+    /// Reads into `buf`, from the read-ahead buffer or with one pool job. `Ok(0)` is EOF (or
+    /// an empty `buf`). The same as `AsyncReadExt::read`, without the trait.
+    ///
+    /// # Examples
+    /// ```
+    /// # geode::block_on(async {
+    /// let mut file = geode::fs::File::open("/proc/self/cmdline").await?;
+    /// let mut buf = [0; 64];
+    /// assert!(file.read(&mut buf).await? > 0);
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read_inner(cx, buf)).await
+    }
+
+    /// Writes some of `buf` into the write-behind buffer, returning how much it took (all of
+    /// it up to 2 MiB, unless an earlier write's error is reported instead).
+    ///
+    /// # Examples
+    /// ```
+    /// # geode::block_on(async {
+    /// let path = std::env::temp_dir().join(format!("geode-write-m-doc-{}", std::process::id()));
+    /// let mut file = geode::fs::File::create(&path).await?;
+    /// assert_eq!(file.write(b"abc").await?, 3);
+    /// file.flush().await?;
+    /// geode::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.io.poll_write(cx, buf)).await
+    }
+
+    /// Writes all of `buf` (into the buffer: [`flush`](Self::flush) to be sure it is in the
+    /// file).
+    ///
+    /// # Examples
+    /// ```
+    /// # geode::block_on(async {
+    /// let path = std::env::temp_dir().join(format!("geode-writeall-doc-{}", std::process::id()));
+    /// let mut file = geode::fs::File::create(&path).await?;
+    /// file.write_all(b"all of it").await?;
+    /// file.flush().await?;
+    /// assert_eq!(std::fs::read(&path)?, b"all of it");
+    /// geode::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.write(buf).await?;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+
+    /// Waits until every byte written so far is in the file (see "Flush, errors and drop").
+    pub async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.io.poll_flush(cx)).await
+    }
+
+    /// Moves the cursor (after writing out buffered writes); returns the new position from
+    /// the start. `SeekFrom::Current` counts from what the caller has read, not from the
+    /// read-ahead.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::SeekFrom;
+    /// # geode::block_on(async {
+    /// let mut file = geode::fs::File::open("/proc/self/cmdline").await?;
+    /// let mut one = [0; 1];
+    /// file.read(&mut one).await?;
+    /// assert_eq!(file.seek(SeekFrom::Current(0)).await?, 1);
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        poll_fn(|cx| self.io.poll_seek(cx, pos)).await
+    }
+
     fn poll_read_inner(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.io.poll_read(cx, buf)
     }
@@ -279,7 +355,7 @@ impl AsFd for File {
 #[cfg(feature = "futures-io")]
 impl futures_io::AsyncRead for File {
     fn poll_read(
-        self: Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
@@ -290,19 +366,19 @@ impl futures_io::AsyncRead for File {
 #[cfg(feature = "futures-io")]
 impl futures_io::AsyncWrite for File {
     fn poll_write(
-        self: Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut().io.poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().io.poll_flush(cx)
     }
 
     /// Flushes (a file has nothing else to shut down; drop closes it).
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().io.poll_flush(cx)
     }
 }
@@ -310,7 +386,7 @@ impl futures_io::AsyncWrite for File {
 #[cfg(feature = "futures-io")]
 impl futures_io::AsyncSeek for File {
     fn poll_seek(
-        self: Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
         pos: SeekFrom,
     ) -> Poll<io::Result<u64>> {
@@ -321,7 +397,7 @@ impl futures_io::AsyncSeek for File {
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncRead for File {
     fn poll_read(
-        self: Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
@@ -337,25 +413,25 @@ impl tokio::io::AsyncRead for File {
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncWrite for File {
     fn poll_write(
-        self: Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut().io.poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().io.poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().io.poll_flush(cx)
     }
 }
 
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncSeek for File {
-    fn start_seek(self: Pin<&mut Self>, pos: SeekFrom) -> io::Result<()> {
+    fn start_seek(self: std::pin::Pin<&mut Self>, pos: SeekFrom) -> io::Result<()> {
         let this = self.get_mut();
         if this.seek_request.is_some() {
             return Err(io::Error::other(
@@ -366,7 +442,10 @@ impl tokio::io::AsyncSeek for File {
         Ok(())
     }
 
-    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+    fn poll_complete(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<u64>> {
         let this = self.get_mut();
         let pos = this.seek_request.unwrap_or(SeekFrom::Current(0));
         let done = std::task::ready!(this.io.poll_seek(cx, pos));

@@ -5,9 +5,8 @@
 //! change them for every other user of the same open file, the parent shell included. So geode
 //! does what tokio does: blocking reads and writes on pool threads.
 
+use std::future::poll_fn;
 use std::io::{self, Read, SeekFrom, Write};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use crate::blocking::unblock::{Inner, Unblock};
 
@@ -181,10 +180,10 @@ macro_rules! read_traits {
         #[cfg(feature = "futures-io")]
         impl futures_io::AsyncRead for $t {
             fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
-            ) -> Poll<io::Result<usize>> {
+            ) -> std::task::Poll<io::Result<usize>> {
                 self.get_mut().io.poll_read(cx, buf)
             }
         }
@@ -192,14 +191,14 @@ macro_rules! read_traits {
         #[cfg(feature = "tokio-io")]
         impl tokio::io::AsyncRead for $t {
             fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
-            ) -> Poll<io::Result<()>> {
+            ) -> std::task::Poll<io::Result<()>> {
                 let n =
                     std::task::ready!(self.get_mut().io.poll_read(cx, buf.initialize_unfilled()))?;
                 buf.advance(n);
-                Poll::Ready(Ok(()))
+                std::task::Poll::Ready(Ok(()))
             }
         }
     };
@@ -210,19 +209,25 @@ macro_rules! write_traits {
         #[cfg(feature = "futures-io")]
         impl futures_io::AsyncWrite for $t {
             fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
                 buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
+            ) -> std::task::Poll<io::Result<usize>> {
                 self.get_mut().io.poll_write(cx, buf)
             }
 
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
                 self.get_mut().io.poll_flush(cx)
             }
 
             /// Flushes; the standard stream itself stays open.
-            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
                 self.get_mut().io.poll_flush(cx)
             }
         }
@@ -230,24 +235,66 @@ macro_rules! write_traits {
         #[cfg(feature = "tokio-io")]
         impl tokio::io::AsyncWrite for $t {
             fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
                 buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
+            ) -> std::task::Poll<io::Result<usize>> {
                 self.get_mut().io.poll_write(cx, buf)
             }
 
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
                 self.get_mut().io.poll_flush(cx)
             }
 
-            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
                 self.get_mut().io.poll_flush(cx)
             }
         }
     };
 }
 
+impl Stdin {
+    /// Reads into `buf` (from this handle's buffer, or with one pool job). `Ok(0)` is EOF.
+    /// The same as `AsyncReadExt::read`, without the trait.
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.io.poll_read(cx, buf)).await
+    }
+}
+
+macro_rules! write_methods {
+    ($t:ty) => {
+        impl $t {
+            /// Writes some of `buf` (a pool job starts at once; the next write waits for
+            /// it). The same as `AsyncWriteExt::write`, without the trait.
+            pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                poll_fn(|cx| self.io.poll_write(cx, buf)).await
+            }
+
+            /// Writes all of `buf`.
+            pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+                while !buf.is_empty() {
+                    let n = self.write(buf).await?;
+                    buf = &buf[n..];
+                }
+                Ok(())
+            }
+
+            /// Waits for the writes, then flushes std's buffer of the stream.
+            pub async fn flush(&mut self) -> io::Result<()> {
+                poll_fn(|cx| self.io.poll_flush(cx)).await
+            }
+        }
+    };
+}
+
+write_methods!(Stdout);
+write_methods!(Stderr);
 read_traits!(Stdin);
 write_traits!(Stdout);
 write_traits!(Stderr);

@@ -199,7 +199,7 @@ pub async fn lookup_host<A: ToSocketAddrs>(addr: A) -> io::Result<SocketAddrs<'s
         Resolved::One(a) => Resolved::One(a),
         Resolved::Slice(s) => {
             return Ok(SocketAddrs {
-                repr: Repr::Many(s.to_vec().into_iter()),
+                repr: Repr::Many(Vec::from(s).into_iter()),
             });
         }
         Resolved::HostPort(s) => Resolved::HostPort(s),
@@ -228,7 +228,7 @@ async fn resolve_owned(addr: Resolved<'_>) -> io::Result<SocketAddrs<'static>> {
         }
         Resolved::Slice(s) => {
             return Ok(SocketAddrs {
-                repr: Repr::Many(s.to_vec().into_iter()),
+                repr: Repr::Many(Vec::from(s).into_iter()),
             });
         }
         Resolved::HostPort(s) => {

@@ -11,6 +11,11 @@
 //! one `read`, one `write` and one `epoll_wait`. (Once the peer has hung up, or sent urgent
 //! data, a short read no longer proves anything and the next read tries the syscall.)
 //!
+//! Host names never block the thread: [`TcpStream::connect`] and [`UdpSocket::send_to`] take
+//! geode's [`ToSocketAddrs`], which parses IP literals at once and resolves names with
+//! `getaddrinfo` on the blocking pool ([`lookup_host`]). `bind` and `UdpSocket::connect` are
+//! not async and take std's `ToSocketAddrs` (a name there is resolved on the calling thread).
+//!
 //! ```
 //! use geode::net::{TcpListener, TcpStream};
 //!
