@@ -514,3 +514,14 @@ fn a_file_works_under_a_foreign_executor() {
         assert_eq!(fs::read(&path).await.unwrap(), b"no geode runtime");
     });
 }
+
+#[test]
+fn file_and_handles_are_send_like_tokios() {
+    fn send<T: Send>() {}
+    send::<File>();
+    send::<fs::ReadDir>();
+    send::<fs::OpenOptions>();
+    send::<geode::io::Stdin>();
+    send::<geode::io::Stdout>();
+    send::<geode::BlockingHandle<Vec<u8>>>();
+}
