@@ -29,7 +29,7 @@ use crate::blocking::unblock::Unblock;
 ///
 /// # Flush, errors and drop
 ///
-/// After [`flush`](futures_util::AsyncWriteExt::flush) returns `Ok`, every byte written so far
+/// After [`flush`](Self::flush) (or the trait's `poll_flush`) returns `Ok`, every byte written so far
 /// is in the file (in the kernel's page cache; [`sync_all`](Self::sync_all) gets it to the
 /// disk). A write that fails is reported by the next write or flush, and the bytes it could not
 /// write stay buffered: the next flush tries them again (nothing is dropped silently).
