@@ -306,6 +306,19 @@ impl File {
     }
 
     /// Waits until every byte written so far is in the file (see "Flush, errors and drop").
+    ///
+    /// # Examples
+    /// ```
+    /// # geode::block_on(async {
+    /// let path = std::env::temp_dir().join(format!("geode-flush-doc-{}", std::process::id()));
+    /// let mut file = geode::fs::File::create(&path).await?;
+    /// file.write_all(b"buffered").await?;
+    /// assert_eq!(std::fs::read(&path)?, b""); // still in the write-behind buffer
+    /// file.flush().await?;
+    /// assert_eq!(std::fs::read(&path)?, b"buffered");
+    /// geode::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn flush(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.io.poll_flush(cx)).await
     }

@@ -48,6 +48,18 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
 /// Entries come from the pool in batches of 32, so a large directory costs
 /// one pool hop per 32 entries. Like std's, the order is the file system's, and `.` and `..`
 /// are not listed.
+///
+/// # Examples
+/// ```
+/// use futures_util::StreamExt;
+///
+/// geode::block_on(async {
+///     let entries: Vec<_> = geode::fs::read_dir("/proc/self/fd").await?.collect().await;
+///     assert!(entries.len() >= 3); // stdin, stdout, stderr at least
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct ReadDir {
     state: State,

@@ -134,6 +134,16 @@ impl<T: Resolve + ?Sized> Resolve for &T {
 /// The addresses of a [`ToSocketAddrs`] value, in the order the resolver gave them.
 ///
 /// Returned by [`lookup_host`].
+///
+/// # Examples
+/// ```
+/// # geode::block_on(async {
+/// let mut addrs = geode::net::lookup_host("[::1]:53").await?;
+/// assert_eq!(addrs.size_hint(), (1, Some(1)));
+/// assert_eq!(addrs.next(), Some("[::1]:53".parse().unwrap()));
+/// assert_eq!(addrs.next(), None);
+/// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct SocketAddrs<'a> {
     repr: Repr<'a>,
