@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use futures_util::{AsyncReadExt, AsyncWriteExt};
+use futures_util::AsyncReadExt;
 
 #[test]
 fn stdin_to_stdout_and_stderr_through_the_pool() {
