@@ -4,7 +4,7 @@
 //! One binary, several roles:
 //! - `suite [--quick] [--pin split|same|none] [--rounds N] [--only row,row] [--out FILE]`:
 //!   the orchestrator (default). Rows: pingpong, echo, syscalls, instructions, http, timers,
-//!   tasks, scaling, memory.
+//!   tasks, blocking, scaling, memory.
 //! - `suite server <geode|tokio|smol|epoll> <echo|http> <addr>`: a server under test.
 //! - `suite client <pingpong|echo> <addr> [...]`: the load client, the same for every server.
 //! - `suite micro <geode|tokio|smol> <bench>`: one in-process benchmark.

@@ -14,7 +14,7 @@ use crate::common::{min_med_max, parse_result};
 
 const NET_PEERS: [&str; 4] = ["geode", "tokio", "smol", "epoll"];
 const MICRO_PEERS: [&str; 3] = crate::micro::PEERS;
-const ALL_ROWS: [&str; 9] = [
+const ALL_ROWS: [&str; 10] = [
     "pingpong",
     "echo",
     "syscalls",
@@ -22,6 +22,7 @@ const ALL_ROWS: [&str; 9] = [
     "http",
     "timers",
     "tasks",
+    "blocking",
     "scaling",
     "memory",
 ];
@@ -482,6 +483,9 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     if want("tasks") {
         emit("tasks", row_tasks(&cfg), &mut report);
     }
+    if want("blocking") {
+        emit("blocking", row_blocking(&cfg), &mut report);
+    }
     if want("scaling") {
         emit("scaling", row_scaling(&cfg), &mut report);
     }
@@ -920,6 +924,46 @@ fn row_tasks(cfg: &Cfg) -> Table {
         "spawn+join: 1,000,000 trivial tasks spawned from the main future and joined, 1,000 \
          at a time. Ping-pong: 1,000,000 round trips between two spawned tasks over a flag + \
          `Rc<RefCell<Option<Waker>>>` channel (tokio: `LocalSet` + `spawn_local`)."
+            .into(),
+    );
+    t
+}
+
+fn row_blocking(cfg: &Cfg) -> Table {
+    let mut t = Table::new(
+        "blocking pool and files",
+        &MICRO_PEERS,
+        &[
+            ("round trip ns", false),
+            ("1,000 at once ns/job", false),
+            ("64 MiB read ms", false),
+            ("std::fs::read ms", false),
+            ("read / std", false),
+        ],
+    );
+    for round in 0..cfg.rounds {
+        for peer in MICRO_PEERS {
+            progress("blocking", round, peer);
+            if let Some(r) = micro(cfg, peer, "blocking_rt") {
+                t.push(0, peer, r["ns_per_rt"]);
+            }
+            if let Some(r) = micro(cfg, peer, "blocking_burst") {
+                t.push(1, peer, r["ns_per_job"]);
+            }
+            if let Some(r) = micro(cfg, peer, "file_read") {
+                t.push(2, peer, r["read_ms"]);
+                t.push(3, peer, r["std_read_ms"]);
+                t.push(4, peer, r["vs_floor"]);
+            }
+        }
+    }
+    t.notes.push(
+        "Round trip: 20,000 no-op jobs submitted and awaited one at a time (geode \
+         `spawn_blocking`, tokio `task::spawn_blocking`, smol `blocking::unblock`). 1,000 at \
+         once: 20 rounds of 1,000 no-op jobs submitted together, then awaited. 64 MiB read: \
+         `File::open` + `read_to_end` of a page-cached file (geode `fs::File`, \
+         `tokio::fs::File`, `async_fs::File`), best of 5, beside `std::fs::read` of the same \
+         file in the same process (the floor)."
             .into(),
     );
     t
