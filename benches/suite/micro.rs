@@ -16,8 +16,8 @@
 //!   it): geode's `spawn_blocking`, tokio's, smol's `blocking::unblock`;
 //! - `blocking_burst`: N rounds of 1,000 no-op jobs submitted at once, then all awaited;
 //! - `file_read`: a 64 MiB file read with `read_to_end` through geode's `fs::File`,
-//!   `tokio::fs::File` and `async_fs::File` (N runs, best), beside `std::fs::read` (the floor)
-//!   in the same process.
+//!   `tokio::fs::File` and `async_fs::File`, and with a `read` loop into a preallocated
+//!   buffer (N runs, best of each), beside `std::fs::read` (the floor) in the same process.
 //!
 //! tokio runs a current-thread runtime (`tokio::spawn`; a `LocalSet` only for the `Rc` channel);
 //! smol runs an `async_executor::LocalExecutor` inside `async_io::block_on`.
@@ -673,10 +673,11 @@ fn file_read(peer: &'static str, runs: usize) -> io::Result<()> {
         floor = floor.min(start.elapsed().as_secs_f64() * 1e3);
     }
     let p = path.clone();
-    let best = match peer {
+    let (best, best_loop) = match peer {
         "geode" => run_on!(peer, async move {
             use futures_lite::AsyncReadExt;
-            let mut best = f64::MAX;
+            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
+            let mut into = vec![0u8; SIZE];
             for _ in 0..runs {
                 let start = Instant::now();
                 let mut f = geode::fs::File::open(&p).await?;
@@ -684,12 +685,20 @@ fn file_read(peer: &'static str, runs: usize) -> io::Result<()> {
                 f.read_to_end(&mut v).await?;
                 assert_eq!(black_box(v).len(), SIZE);
                 best = best.min(start.elapsed().as_secs_f64() * 1e3);
+                let start = Instant::now();
+                let mut f = geode::fs::File::open(&p).await?;
+                let mut at = 0;
+                while at < SIZE {
+                    at += f.read(&mut into[at..]).await?;
+                }
+                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
             }
-            Ok::<f64, io::Error>(best)
+            Ok::<(f64, f64), io::Error>((best, best_loop))
         })?,
         "tokio" => run_on!(peer, async move {
             use tokio::io::AsyncReadExt;
-            let mut best = f64::MAX;
+            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
+            let mut into = vec![0u8; SIZE];
             for _ in 0..runs {
                 let start = Instant::now();
                 let mut f = tokio::fs::File::open(&p).await?;
@@ -697,12 +706,20 @@ fn file_read(peer: &'static str, runs: usize) -> io::Result<()> {
                 f.read_to_end(&mut v).await?;
                 assert_eq!(black_box(v).len(), SIZE);
                 best = best.min(start.elapsed().as_secs_f64() * 1e3);
+                let start = Instant::now();
+                let mut f = tokio::fs::File::open(&p).await?;
+                let mut at = 0;
+                while at < SIZE {
+                    at += f.read(&mut into[at..]).await?;
+                }
+                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
             }
-            Ok::<f64, io::Error>(best)
+            Ok::<(f64, f64), io::Error>((best, best_loop))
         })?,
         _ => run_on!(peer, async move {
             use futures_lite::AsyncReadExt;
-            let mut best = f64::MAX;
+            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
+            let mut into = vec![0u8; SIZE];
             for _ in 0..runs {
                 let start = Instant::now();
                 let mut f = async_fs::File::open(&p).await?;
@@ -710,15 +727,24 @@ fn file_read(peer: &'static str, runs: usize) -> io::Result<()> {
                 f.read_to_end(&mut v).await?;
                 assert_eq!(black_box(v).len(), SIZE);
                 best = best.min(start.elapsed().as_secs_f64() * 1e3);
+                let start = Instant::now();
+                let mut f = async_fs::File::open(&p).await?;
+                let mut at = 0;
+                while at < SIZE {
+                    at += f.read(&mut into[at..]).await?;
+                }
+                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
             }
-            Ok::<f64, io::Error>(best)
+            Ok::<(f64, f64), io::Error>((best, best_loop))
         })?,
     };
     std::fs::remove_file(&path)?;
     print_result(&[
         ("read_ms", best),
+        ("loop_ms", best_loop),
         ("std_read_ms", floor),
         ("vs_floor", best / floor),
+        ("loop_vs_floor", best_loop / floor),
     ]);
     Ok(())
 }
