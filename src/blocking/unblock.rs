@@ -227,6 +227,7 @@ impl<T: Inner> Unblock<T> {
 
     fn start_write(&mut self) {
         self.streak = false;
+        self.window = MIN_CHUNK;
         self.start(|inner, buf| {
             while buf.pos < buf.end {
                 match inner.write(&buf.data[buf.pos..buf.end]) {

@@ -60,8 +60,9 @@ std_stream!(StderrInner,
 /// The process's standard input, read on the blocking pool: [`stdin`].
 ///
 /// Reads go through std's `Stdin` (so they share its buffer with other `std::io::stdin`
-/// users) and fetch up to 64 KiB per pool hop; what a read fetched beyond what the caller
-/// took stays in this handle and is lost when it is dropped. A read that waits on a terminal
+/// users), one `read` per pool hop of up to 64 KiB (up to 2 MiB while reads keep coming);
+/// what a read fetched beyond what the caller took stays in this handle and is lost when it
+/// is dropped. A read that waits on a terminal
 /// or an idle pipe keeps its pool thread until input comes (or EOF): it cannot be cancelled,
 /// and dropping the future does not give that thread back.
 ///
