@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// What one server thread did.
 #[derive(Debug, Clone, Copy)]
@@ -72,19 +73,29 @@ fn server_thread(
     })
 }
 
-/// Whether every thread in `tasks` ("<pid>/task/<tid>") is asleep (state S: in epoll_wait).
+/// Whether every thread in `tasks` ("<pid>/task/<tid>") is blocked in an epoll wait right now
+/// (`/proc/<pid>/task/<tid>/syscall` names the syscall a sleeping thread is in; a running one
+/// reads "running"). Only then does a connection meet every reactor waiting: the kernel's
+/// exclusive wakeup stops at the first epoll instance with a thread waiting in it, while an
+/// instance whose thread is still busy gets the event too.
 fn all_idle(tasks: &[String]) -> bool {
     tasks.iter().all(|t| {
-        std::fs::read_to_string(format!("/proc/{t}/stat"))
+        std::fs::read_to_string(format!("/proc/{t}/syscall"))
             .ok()
-            .and_then(|s| {
-                s.rsplit(')')
-                    .next()
-                    .map(|rest| rest.trim_start().starts_with('S'))
+            .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+            .is_some_and(|nr| {
+                nr == libc::SYS_epoll_pwait
+                    || nr == libc::SYS_epoll_pwait2
+                    || (cfg!(target_arch = "x86_64") && nr == EPOLL_WAIT)
             })
-            .unwrap_or(true)
     })
 }
+
+/// `epoll_wait`'s number where it exists (x86_64; newer ABIs have only `epoll_pwait`).
+#[cfg(target_arch = "x86_64")]
+const EPOLL_WAIT: i64 = libc::SYS_epoll_wait;
+#[cfg(not(target_arch = "x86_64"))]
+const EPOLL_WAIT: i64 = -1;
 
 /// Starts `threads` servers on one loopback listener, makes `connections` sequential
 /// connections (each once all servers are idle), stops the servers, and returns what each did.
@@ -100,8 +111,15 @@ pub(crate) fn run(threads: usize, connections: usize) -> io::Result<Vec<ThreadRe
     }
     drop(listener);
     let tasks: Vec<String> = tid_rx.iter().take(threads).collect();
-    for _ in 0..connections {
+    for i in 0..connections {
+        let deadline = Instant::now() + Duration::from_secs(10);
         while !all_idle(&tasks) {
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "before connection {i}: the server threads did not all go back to \
+                     epoll_wait within 10 s"
+                )));
+            }
             std::thread::yield_now();
         }
         let mut s = TcpStream::connect(addr)?;

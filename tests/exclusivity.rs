@@ -30,6 +30,16 @@ use tokio_test::{assert_pending, assert_ready};
 const EPOLLEXCLUSIVE: u32 = libc::EPOLLEXCLUSIVE as u32;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The `EPOLLEXCLUSIVE` bit a listener's interest carries: set, unless CI's fallback run
+/// turned it off with `GEODE_NO_EPOLLEXCLUSIVE`.
+fn expected_exclusive() -> u32 {
+    if util::epollexclusive_disabled() {
+        0
+    } else {
+        EPOLLEXCLUSIVE
+    }
+}
+
 /// Tests take this lock shared; the one test that counts open fds takes it exclusively, so no
 /// other test of this binary opens or closes fds while it counts.
 static FDS: RwLock<()> = RwLock::new(());
@@ -344,10 +354,10 @@ fn listener_dup_scenario() {
     );
     let interests = epoll_interests(ino);
     assert_eq!(interests.len(), 1, "one interest: {interests:x?}");
-    assert_ne!(
+    assert_eq!(
         interests[0].1 & EPOLLEXCLUSIVE,
-        0,
-        "listener without EPOLLEXCLUSIVE"
+        expected_exclusive(),
+        "listener's EPOLLEXCLUSIVE (GEODE_NO_EPOLLEXCLUSIVE turns it off)"
     );
 
     // Two connections: both acceptors get one.
@@ -419,7 +429,7 @@ fn dup_listener_still_accepts_after_original_is_dropped() {
     let interests = epoll_interests(ino);
     assert_eq!(interests.len(), 1, "interests: {interests:x?}");
     assert_eq!(interests[0].0, dup_fd, "moved to the surviving dup");
-    assert_ne!(interests[0].1 & EPOLLEXCLUSIVE, 0);
+    assert_eq!(interests[0].1 & EPOLLEXCLUSIVE, expected_exclusive());
 
     let client = TcpStream::connect(addr).unwrap();
     park_until_woken(&acceptor, "acceptor on the dup");
@@ -465,17 +475,20 @@ fn same_listener_fd_wrapped_twice_survives_one_drop() {
 #[test]
 fn shared_listener_wakes_one_thread_per_connection() {
     // One listener, four threads, each with its own clone in its own reactor. 200 sequential
-    // connections: every one is accepted exactly once, and the threads are woken about once
-    // per connection in total, both in geode's count (wakers woken) and in the kernel's
-    // (voluntary context switches: each return from epoll_wait). A thundering herd (no
-    // EPOLLEXCLUSIVE) wakes all four threads from epoll_wait every time: ~800 switches.
+    // connections, each made once all four threads are blocked in epoll_wait (a thread still
+    // busy with the previous one would get the event too: the exclusive wakeup skips epoll
+    // instances nobody waits in, and on a loaded machine that is a matter of scheduling):
+    // every one is accepted exactly once, and the threads are woken about once per connection
+    // in total, both in geode's count (wakers woken) and in the kernel's (voluntary context
+    // switches: each return from epoll_wait). A thundering herd (no EPOLLEXCLUSIVE) wakes all
+    // four threads from epoll_wait every time: ~800 switches.
     let _g = shared();
     const THREADS: usize = 4;
     const CONNS: usize = 200;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel::<libc::pid_t>();
 
     let workers: Vec<_> = (0..THREADS)
         .map(|_| {
@@ -494,7 +507,8 @@ fn shared_listener_wakes_one_thread_per_connection() {
                             let accept = l.read_with(|l| l.accept());
                             let (mut s, peer) = signal_when_pending(accept, || {
                                 if let Some(tx) = ready.take() {
-                                    let _ = tx.send(());
+                                    // SAFETY: gettid has no preconditions.
+                                    let _ = tx.send(unsafe { libc::gettid() });
                                 }
                             })
                             .await?;
@@ -518,14 +532,19 @@ fn shared_listener_wakes_one_thread_per_connection() {
         .collect();
     drop(ready_tx);
     // Every thread waits in accept before the first connection.
-    for _ in 0..THREADS {
-        ready_rx
-            .recv_timeout(TIMEOUT)
-            .expect("a worker did not start accepting");
-    }
+    let tids: Vec<libc::pid_t> = (0..THREADS)
+        .map(|_| {
+            ready_rx
+                .recv_timeout(TIMEOUT)
+                .expect("a worker did not start accepting")
+        })
+        .collect();
 
     let mut client_ports = Vec::with_capacity(CONNS);
     for i in 0..CONNS {
+        for &tid in &tids {
+            wait_until_in_epoll_wait(tid);
+        }
         let mut c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(TIMEOUT)).unwrap();
         let mut b = [0u8; 1];
@@ -565,6 +584,10 @@ fn shared_listener_wakes_one_thread_per_connection() {
         server_ports, client_ports,
         "each connection accepted exactly once"
     );
+    if util::epollexclusive_disabled() {
+        eprintln!("GEODE_NO_EPOLLEXCLUSIVE is set: the herd is expected, bounds not checked");
+        return;
+    }
     assert!(
         total_wakeups < 2 * CONNS as u64,
         "{total_wakeups} wakeups for {CONNS} connections (per thread (accepted, wakeups): \
@@ -575,6 +598,12 @@ fn shared_listener_wakes_one_thread_per_connection() {
     // the kernel swallows the event, so geode's wakeup count barely moves (measured: ~250-390
     // wakeups yet ~730-810 switches; with EPOLLEXCLUSIVE ~205 of each). Each wake from
     // epoll_wait is a voluntary context switch of that thread.
+    if util::under_valgrind() {
+        // Valgrind hands its one lock between threads with futex waits, each a voluntary
+        // context switch: the kernel-side count means nothing there.
+        eprintln!("under valgrind: the context-switch bound is not checked");
+        return;
+    }
     assert!(
         total_switches < 2 * CONNS as u64,
         "{total_switches} voluntary context switches of the accepting threads for {CONNS} \

@@ -212,6 +212,71 @@ fn a_panicking_task_gives_a_panic_join_error_and_the_runtime_goes_on() {
 }
 
 #[test]
+fn a_task_out_of_budget_goes_behind_a_task_that_yields() {
+    // tokio's coop_budget_udp_send_recv: a task whose I/O is always ready (UDP to itself)
+    // runs out of its budget of 128 operations 64 times in 4,096 send+recv pairs; each time
+    // it must go behind the task that yields, which therefore gets about one turn per
+    // exhausted budget (it got 1 in all when the exhausted task was requeued at once).
+    const PAIRS: usize = 4096;
+    let turns = block_on(bounded(30, "UDP to itself beside a yielder", async {
+        let sock = geode::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.connect(sock.local_addr().unwrap()).unwrap();
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let busy = spawn(async move {
+            let mut buf = [0; 8];
+            for i in 0..PAIRS {
+                sock.send(&i.to_le_bytes()).await.unwrap();
+                assert_eq!(sock.recv(&mut buf).await.unwrap(), 8);
+            }
+            d.set(true);
+        });
+        let yielder = spawn(async move {
+            let mut turns = 0u32;
+            while !done.get() {
+                turns += 1;
+                yield_now().await;
+            }
+            turns
+        });
+        busy.await.unwrap();
+        yielder.await.unwrap()
+    }));
+    assert!(
+        turns >= 32,
+        "the yielding task got {turns} turns while the other exhausted its budget 64 times"
+    );
+}
+
+#[test]
+fn a_panic_in_a_finished_tasks_output_drop_stays_inside_the_runtime() {
+    // The output's destructor is task code like any other: dropping the JoinHandle that holds
+    // it must not let its panic out, and the runtime goes on.
+    struct Bomb(Rc<Cell<bool>>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.0.set(true);
+            panic!("Bomb::drop");
+        }
+    }
+    let exploded = Rc::new(Cell::new(false));
+    let e = exploded.clone();
+    block_on(bounded(5, "output drop panic", async move {
+        let h = spawn(async move { Bomb(e) });
+        while !h.is_finished() {
+            yield_now().await;
+        }
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(h)));
+        assert!(
+            dropped.is_ok(),
+            "the output's panic came out of drop(JoinHandle)"
+        );
+        assert_eq!(spawn(async { 2 }).await.unwrap(), 2);
+    }));
+    assert!(exploded.get(), "the output was dropped");
+}
+
+#[test]
 fn a_panic_in_the_main_future_propagates_and_the_thread_can_block_on_again() {
     let (dropped, guard) = drop_flag();
     let r = catch_unwind(AssertUnwindSafe(|| {

@@ -84,11 +84,6 @@ fn no_fds_left_in(dir: &Path) {
     }
 }
 
-/// Whether this process runs under valgrind (its preload library is mapped).
-fn under_valgrind() -> bool {
-    std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("vgpreload"))
-}
-
 /// This process's open fd count, once this thread's reactor exists (its epoll fd and eventfd
 /// stay open for the thread's life, so they belong in a "before" count).
 fn fd_count_with_a_reactor() -> usize {
@@ -103,7 +98,7 @@ fn fd_count_with_a_reactor() -> usize {
 /// closes fds of its own as threads come and go; under it, [`no_fds_left_in`] still checks
 /// every fd the test could have leaked.
 fn fd_count_back_to(before: usize) {
-    if under_valgrind() {
+    if util::under_valgrind() {
         println!("total fd count not compared: valgrind's own fds come and go");
         return;
     }

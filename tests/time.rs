@@ -451,13 +451,14 @@ fn reset_earlier_completes_sooner_without_leaking_a_timer() {
 fn reset_later_rearms_for_the_new_deadline() {
     block_on(bounded(5, "reset later", async {
         let before = baseline().await;
-        let mut s = pin!(sleep(5 * MS));
+        // Long enough to be pending at the first poll even under valgrind on a loaded machine.
+        let mut s = pin!(sleep(100 * MS));
         assert!(
             poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx)))
                 .await
                 .is_pending()
         );
-        let new = Instant::now() + 30 * MS;
+        let new = Instant::now() + 150 * MS;
         s.as_mut().reset(new);
         assert_eq!(s.deadline(), new);
         assert_eq!(pending_timers(), before + 1, "reset reuses the armed entry");
@@ -561,9 +562,112 @@ fn a_sleep_moved_to_another_thread_rearms_there() {
         .expect("moved sleep hung");
     assert!(done >= deadline);
     assert_eq!(left, 0);
-    // The entry left on this thread's reactor fires harmlessly at its deadline.
+    // The entry left on this thread's reactor is cancelled at its next turn (or fired).
     geode::reactor::park(Some(Duration::ZERO)).unwrap();
     assert_eq!(pending_timers(), before);
+}
+
+#[test]
+fn a_reset_from_another_thread_wakes_the_task_for_the_earlier_deadline() {
+    // The task waits on an hour-long sleep; another thread moves its deadline 20 ms ahead. The
+    // task must wake for the new deadline, not the old one (the hang guard would fire first).
+    let s = Arc::new(std::sync::Mutex::new(sleep(Duration::from_secs(3600))));
+    let s2 = s.clone();
+    let (armed_tx, armed_rx) = mpsc::channel();
+    let resetter = std::thread::spawn(move || {
+        armed_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the sleep was never polled");
+        let new_deadline = Instant::now() + 20 * MS;
+        std::pin::Pin::new(&mut *s2.lock().unwrap()).reset(new_deadline);
+        new_deadline
+    });
+    let before = pending_timers();
+    let mut armed = Some(armed_tx);
+    block_on(bounded(10, "sleep reset from another thread", async {
+        poll_fn(|cx| {
+            let r = std::pin::Pin::new(&mut *s.lock().unwrap()).poll(cx);
+            if let Some(tx) = armed.take() {
+                tx.send(()).unwrap();
+            }
+            r
+        })
+        .await
+    }));
+    let new_deadline = resetter.join().unwrap();
+    assert!(
+        Instant::now() >= new_deadline,
+        "woke before the new deadline"
+    );
+    assert!(s.lock().unwrap().is_elapsed());
+    assert_eq!(
+        pending_timers(),
+        before,
+        "the hour-long timer is left armed"
+    );
+}
+
+#[test]
+fn a_reset_from_another_thread_to_a_later_deadline_is_not_early() {
+    // Armed at the first poll for 10 ms from then (so it is surely pending, however slow the
+    // machine), then pushed back from another thread while the first poll is still running:
+    // the old deadline cannot fire before the reset is made.
+    let s = Arc::new(std::sync::Mutex::new(sleep(Duration::MAX)));
+    let s2 = s.clone();
+    let (armed_tx, armed_rx) = mpsc::channel();
+    let (reset_tx, reset_rx) = mpsc::channel();
+    let resetter = std::thread::spawn(move || {
+        armed_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the sleep was never polled");
+        let new_deadline = Instant::now() + 60 * MS;
+        std::pin::Pin::new(&mut *s2.lock().unwrap()).reset(new_deadline);
+        reset_tx.send(()).unwrap();
+        new_deadline
+    });
+    let mut armed = Some(armed_tx);
+    block_on(bounded(
+        10,
+        "sleep pushed back from another thread",
+        async {
+            poll_fn(|cx| {
+                let mut guard = s.lock().unwrap();
+                if armed.is_some() {
+                    std::pin::Pin::new(&mut *guard).reset(Instant::now() + 10 * MS);
+                }
+                let r = std::pin::Pin::new(&mut *guard).poll(cx);
+                drop(guard);
+                if let Some(tx) = armed.take() {
+                    tx.send(()).unwrap();
+                    reset_rx
+                        .recv_timeout(Duration::from_secs(5))
+                        .expect("the other thread never reset the sleep");
+                }
+                r
+            })
+            .await
+        },
+    ));
+    let new_deadline = resetter.join().unwrap();
+    assert!(Instant::now() >= new_deadline, "woke at the old deadline");
+}
+
+#[test]
+fn a_sleep_dropped_on_another_thread_leaves_no_timer_armed() {
+    let before = pending_timers();
+    let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+    let mut t = tokio_test::task::spawn(poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))));
+    assert!(assert_ready!(t.poll()).is_pending());
+    drop(t);
+    assert_eq!(pending_timers(), before + 1);
+    std::thread::spawn(move || drop(s)).join().unwrap();
+    // The other thread rang this reactor's doorbell: its next turn cancels the timer.
+    geode::reactor::park(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(
+        pending_timers(),
+        before,
+        "the dropped sleep's timer is still armed"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@
 //! - `file_read`: a 64 MiB file read with `read_to_end` through geode's `fs::File`,
 //!   `tokio::fs::File` and `async_fs::File`, and with a `read` loop into a preallocated
 //!   buffer (N runs, best of each), beside `std::fs::read` (the floor) in the same process.
+//! - `proc_spawn`, `proc_read`, `signal_latency`: child processes and signals, in
+//!   `proc_sig.rs` (peers there include `std`).
 //!
 //! tokio runs a current-thread runtime (`tokio::spawn`; a `LocalSet` only for the `Rc` channel);
 //! smol runs an `async_executor::LocalExecutor` inside `async_io::block_on`.
@@ -119,7 +121,7 @@ impl Signal {
     }
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
+pub(crate) fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -186,6 +188,12 @@ pub(crate) fn main(args: &[String]) -> io::Result<()> {
         .position(|a| a == "--n")
         .and_then(|i| rest.get(i + 1))
         .and_then(|v| v.parse().ok());
+    match bench.as_str() {
+        "proc_spawn" => return crate::proc_sig::proc_spawn(peer, n.unwrap_or(1000)),
+        "proc_read" => return crate::proc_sig::proc_read(peer),
+        "signal_latency" => return crate::proc_sig::signal_latency(peer, n.unwrap_or(1000)),
+        _ => {}
+    }
     let Some(&peer) = PEERS.iter().find(|p| **p == peer.as_str()) else {
         return Err(io::Error::other(format!("micro: unknown peer {peer}")));
     };

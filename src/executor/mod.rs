@@ -46,6 +46,9 @@ struct Runtime {
     main_woken: Cell<bool>,
     /// Reused buffer for draining the injection queue.
     inject_buf: RefCell<Vec<Notified>>,
+    /// When it started: in a fork child it is the parent's copy, and a new runtime may start
+    /// on top of it.
+    fork: crate::sys::process::ForkStamp,
 }
 
 impl Runtime {
@@ -57,6 +60,7 @@ impl Runtime {
             queue: RefCell::new(VecDeque::new()),
             main_woken: Cell::new(true),
             inject_buf: RefCell::new(Vec::new()),
+            fork: crate::sys::process::fork_stamp(),
         }
     }
 
@@ -127,7 +131,9 @@ impl Drop for Teardown<'_> {
 
 #[track_caller]
 fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
-    if raw::is_entered() {
+    // A fork child may start over inside the copied call stack of its parent's runtime: that
+    // runtime is a copy nobody else drives, and it resumes when the new one returns.
+    if raw::is_entered_in_this_process() {
         panic!(
             "geode: block_on/run called inside a running geode runtime on the same thread. \
              The inner call would block the task that is running the outer one; `.await` \
@@ -135,6 +141,7 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
         );
     }
     let rt = Runtime::new();
+    let _driven = reactor::fallback::executor_running();
     raw::enter(&rt, || {
         // Declared first, so dropped last: after the main future, whose destructor may still
         // spawn or wake tasks.
@@ -181,7 +188,7 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
                 }
             }
             let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
-            if let Err(e) = reactor::park(if busy { Some(Duration::ZERO) } else { None }) {
+            if let Err(e) = reactor::run_once(if busy { Some(Duration::ZERO) } else { None }) {
                 panic!("geode: the reactor failed and the runtime cannot go on: {e}");
             }
             rt.drain_inject();
@@ -198,6 +205,10 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
 /// If called while a geode runtime is already running on this thread (from inside a task or
 /// the future of an outer `block_on`): the inner call would block the outer runtime. Panics of
 /// `future` itself propagate; panics of spawned tasks do not (see [`JoinError::is_panic`]).
+///
+/// A fork child is not nesting: forked inside `block_on`, it may call `block_on` there and
+/// gets a fresh runtime of its own (the thread's reactor gives the child its own epoll
+/// instance); the copied runtime of its parent resumes, in the child, once it returns.
 ///
 /// # Examples
 /// ```
@@ -313,6 +324,8 @@ impl Future for YieldNow {
         if reactor::defer(cx.waker()).is_none() {
             cx.waker().wake_by_ref();
         }
+        // Where nothing runs the reactor, this runs its turn (which wakes us).
+        reactor::fallback::on_pending(cx.waker());
         Poll::Pending
     }
 }

@@ -59,29 +59,32 @@ thread_local! {
     static CURRENT: Cell<*const Runtime> = const { Cell::new(ptr::null()) };
 }
 
-/// Whether a runtime is running on this thread.
-pub(super) fn is_entered() -> bool {
-    CURRENT.with(|c| !c.get().is_null())
+/// Whether a runtime started by this process is running on this thread (not one a fork
+/// child inherited from its parent's call stack).
+pub(super) fn is_entered_in_this_process() -> bool {
+    with_current(|rt| !crate::sys::process::forked_since(&rt.fork)) == Some(true)
 }
 
 /// Runs `f` with `rt` as this thread's runtime: [`with_current`] finds it until `f` returns or
-/// unwinds.
+/// unwinds, and then the runtime it replaced again (only ever a fork child's copy of its
+/// parent's).
 ///
 /// # Panics
-/// If a runtime is already running on this thread (callers check [`is_entered`] first, to
-/// panic with a message that says what to do instead).
+/// If a runtime of this process is already running on this thread (callers check
+/// [`is_entered_in_this_process`] first, to panic with a message that says what to do
+/// instead).
 pub(super) fn enter<R>(rt: &Runtime, f: impl FnOnce() -> R) -> R {
-    struct Leave;
+    struct Leave(*const Runtime);
     impl Drop for Leave {
         fn drop(&mut self) {
-            CURRENT.with(|c| c.set(ptr::null()));
+            CURRENT.with(|c| c.set(self.0));
         }
     }
-    CURRENT.with(|c| {
-        assert!(c.get().is_null(), "geode: nested runtime on one thread");
-        c.set(rt);
-    });
-    let _leave = Leave;
+    assert!(
+        !is_entered_in_this_process(),
+        "geode: nested runtime on one thread"
+    );
+    let _leave = Leave(CURRENT.with(|c| c.replace(rt)));
     f()
 }
 
@@ -92,8 +95,10 @@ pub(super) fn with_current<R>(f: impl FnOnce(&Runtime) -> R) -> Option<R> {
         return None;
     }
     // SAFETY: CURRENT is non-null only while `enter(rt, ..)` runs on this thread: set on entry,
-    // reset by `Leave` on return and on unwind. `enter` borrows `*rt` for that whole call, and
-    // this call is nested inside it (same thread, later on the stack), so `*rt` outlives `f`.
+    // put back by `Leave` on return and on unwind to what it was before (null, or in a fork
+    // child the runtime of the enclosing `enter`, further up the same stack). `enter` borrows
+    // `*rt` for that whole call, and this call is nested inside it (same thread, later on the
+    // stack), so `*rt` outlives `f`.
     Some(f(unsafe { &*rt }))
 }
 
@@ -380,7 +385,11 @@ unsafe fn drop_join<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle's reference, no longer used.
     unsafe { release_ref(ptr) };
     drop(waker);
-    drop(output);
+    // The output's destructor is the task's code: a panic in it is contained, as everywhere
+    // else a task's code runs, and does not come out of `drop(JoinHandle)`.
+    if let Some(output) = output {
+        drop_quietly(move || drop(output));
+    }
 }
 
 /// # Safety

@@ -89,24 +89,54 @@ impl<T: AsFd> Async<T> {
 
     /// Waits until the fd is readable.
     ///
-    /// Readiness is a hint: a read after this may still return `WouldBlock` (another task may
-    /// have drained the fd). Prefer [`read_with`](Self::read_with), which retries.
+    /// It never answers from stale knowledge: before it reports the fd readable it asks the
+    /// kernel (a zero-timeout `poll(2)` on this fd), so after a read made outside geode
+    /// (through [`get_ref`](Self::get_ref), a raw fd, another library) drained the fd, it
+    /// waits for new data. The loop "try the syscall; on `WouldBlock` await `readable()`"
+    /// therefore waits instead of spinning. Readiness can still be gone by the time the caller
+    /// reads (another task, or another process, may read first): treat `WouldBlock` as "wait
+    /// again". [`read_with`](Self::read_with) does that loop for you, and costs no `poll(2)`.
     ///
     /// # Cancel safety
     /// Cancel-safe: a dropped `readable()` hands any readiness it received to the next waiter.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{ErrorKind, Read, Write};
+    /// use geode::io::Async;
+    ///
+    /// geode::block_on(async {
+    ///     let (r, mut w) = std::io::pipe()?;
+    ///     let r = Async::new(r)?;
+    ///     w.write_all(b"hi")?;
+    ///     let mut buf = [0; 8];
+    ///     let n = loop {
+    ///         match r.get_ref().read(&mut buf) {
+    ///             Err(e) if e.kind() == ErrorKind::WouldBlock => r.readable().await?,
+    ///             res => break res?,
+    ///         }
+    ///     };
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         let mut slot = self.reg.waiter(Dir::Read);
         poll_fn(|cx| self.reg.poll_ready(Dir::Read, cx, Some(&mut slot))).await
     }
 
-    /// Waits until the fd is writable. See [`readable`](Self::readable).
+    /// Waits until the fd is writable. Like [`readable`](Self::readable), it checks with the
+    /// kernel before answering, so a pipe or socket filled outside geode makes it wait.
     pub async fn writable(&self) -> io::Result<()> {
         let mut slot = self.reg.waiter(Dir::Write);
         poll_fn(|cx| self.reg.poll_ready(Dir::Write, cx, Some(&mut slot))).await
     }
 
-    /// Polls for read readiness. Only the tasks that most recently called it are woken (each
-    /// task once), so use it from `poll_*` implementations, not from several futures at once.
+    /// Polls for read readiness, with [`readable`](Self::readable)'s guarantee: `Ready` only
+    /// if the kernel says the fd is readable now. Only the tasks that most recently called it
+    /// are woken (each task once), so use it from `poll_*` implementations, not from several
+    /// futures at once.
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.reg.poll_ready(Dir::Read, cx, None)
     }

@@ -2,9 +2,10 @@
 //!
 //! A task whose socket is always ready (a peer that never stops writing) would otherwise never
 //! return `Pending`, starving every other task and the timers. The geode executor sets a budget
-//! before each poll; when it runs out, the next operation wakes its own task and returns
-//! `Pending`, so the task goes to the back of the run queue. Outside the executor (a custom one,
-//! or none) there is no budget and nothing yields.
+//! before each poll; when it runs out, the next operation returns `Pending` and has its task woken
+//! after the reactor's next turn (as `yield_now`), so the task goes behind every task that
+//! yielded or was woken before it. Outside the executor (a custom one, or none) there is no
+//! budget and nothing yields.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};
@@ -29,14 +30,27 @@ pub(crate) fn stop() {
     BUDGET_LEFT.with(|b| b.set(None));
 }
 
-/// `Pending` (after waking the task) if the budget is spent.
+/// `Pending` if the budget is spent, with the task woken after the reactor's next turn, as
+/// `yield_now` does: a task that ran out of budget goes behind every task that yielded or was
+/// woken before it. (Woken at once, it would go straight back into the run queue and take turn
+/// after turn while a yielding task waits for the reactor.)
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     if BUDGET_LEFT.with(Cell::get) == Some(0) {
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        exhausted(cx)
     } else {
         Poll::Ready(())
     }
+}
+
+/// Out of line: it runs once per 128 operations, and every operation checks the budget.
+#[cold]
+#[inline(never)]
+fn exhausted(cx: &mut Context<'_>) -> Poll<()> {
+    if super::defer(cx.waker()).is_none() {
+        cx.waker().wake_by_ref();
+    }
+    Poll::Pending
 }
 
 /// Charges one completed operation.

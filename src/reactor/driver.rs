@@ -68,6 +68,12 @@ impl Reactor {
                     let _ = efd.drain();
                 }
                 unpark.clear();
+                // Timers other threads reset or dropped: only a turn that was unparked looks.
+                for key in unpark.remote().take() {
+                    if let Some(waker) = self.timers.cancel(key) {
+                        wakes.push(waker);
+                    }
+                }
             }
         }
         if let Some(deadline) = jump {

@@ -20,7 +20,7 @@ use super::waiters::{Direction, Readiness, Ticket, WaiterState};
 use super::{Reactor, coop, with};
 use crate::slab::Key;
 use crate::sys::epoll::{ET, EXCLUSIVE, IN, OUT, PRI, RDHUP};
-use crate::sys::fd::{FileId, FileKind};
+use crate::sys::fd::{FileId, FileKind, PollFor};
 
 /// Set once the kernel has refused `EPOLLEXCLUSIVE` (EINVAL, before Linux 4.5).
 static NO_EXCLUSIVE: AtomicBool = AtomicBool::new(false);
@@ -408,7 +408,12 @@ impl IoState {
         }
     }
 
-    /// `readable()`/`writable()`: Ready once an edge has been seen (or passed on).
+    /// `readable()`/`writable()`: Ready once an edge has been seen (or passed on) *and* the fd
+    /// is ready now. Readiness records only what geode's own operations saw: a read or write
+    /// made outside geode (through `get_ref`, another library) may have used it up since, and a
+    /// caller looping on "try the syscall, await `readable()` on `WouldBlock`" would spin on a
+    /// stale `Ready`. So before answering `Ready`, one zero-timeout `poll(2)` asks the kernel;
+    /// the operations (`poll_io`) never pay for it, they learn from their own syscall.
     fn poll_ready(
         &self,
         dir: Dir,
@@ -420,7 +425,19 @@ impl IoState {
         if let Some(w) = waiter.as_deref_mut() {
             if let Some(ticket) = w.ticket {
                 match d.refresh(ticket, cx.waker()) {
-                    WaiterState::Queued => return Poll::Pending,
+                    WaiterState::Queued => return pending(cx),
+                    WaiterState::Notified if !self.ready_now(dir) => {
+                        // The edge was used up outside geode: wait for the next one, keeping
+                        // this waiter's place (it still heads the line).
+                        if let Err(e) = self.ensure_added() {
+                            w.ticket = None;
+                            wake(d.pass_on());
+                            return Poll::Ready(Err(e));
+                        }
+                        d.readiness.set(Readiness::NotReady);
+                        d.requeue(ticket, cx.waker());
+                        return pending(cx);
+                    }
                     WaiterState::Notified => {
                         // Readiness is handed to the caller, who may or may not use it: pass
                         // it on too, so nobody behind us can hang on an unconsumed edge.
@@ -432,14 +449,16 @@ impl IoState {
             }
         }
         match d.readiness.get() {
-            Readiness::Ready => {
+            Readiness::Ready if self.ready_now(dir) => {
                 if coop::poll_proceed(cx).is_pending() {
                     return Poll::Pending;
                 }
                 coop::consume();
                 return Poll::Ready(Ok(()));
             }
-            Readiness::Unknown => {
+            // Ready only as far as geode knew; NotReady promises an edge, which needs the fd
+            // in epoll (a no-op if it is there already).
+            Readiness::Ready | Readiness::Unknown => {
                 // Not in epoll yet: add it; the ADD reports current readiness as an edge.
                 if let Err(e) = self.ensure_added() {
                     return Poll::Ready(Err(e));
@@ -452,8 +471,24 @@ impl IoState {
             Some(w) => w.ticket = Some(d.enqueue(cx.waker())),
             None => d.add_poll_waker(cx.waker()),
         }
-        Poll::Pending
+        pending(cx)
     }
+
+    /// Whether the kernel says the fd is ready in `dir` right now.
+    fn ready_now(&self, dir: Dir) -> bool {
+        let asked = match dir {
+            Dir::Read => PollFor::Read,
+            Dir::Write => PollFor::Write,
+        };
+        crate::sys::fd::poll_now(self.fd.get(), asked)
+    }
+}
+
+/// `Pending`, the waker stored: on a thread nothing drives, the fallback takes note.
+#[inline]
+fn pending<T>(cx: &Context<'_>) -> Poll<T> {
+    super::fallback::on_pending(cx.waker());
+    Poll::Pending
 }
 
 /// `then`, unless the task's coop budget is spent (then `Pending`, the task re-woken).
@@ -557,11 +592,11 @@ impl Registration {
     ) -> Poll<io::Result<R>> {
         let notified = match self.state.begin(dir, waiter.as_deref_mut(), cx) {
             Begin::Try(notified) => notified,
-            Begin::Pending => return Poll::Pending,
+            Begin::Pending => return pending(cx),
         };
         let (res, outcome) = attempt(&mut op, &drained);
         match self.state.finish(dir, waiter, cx, notified, outcome) {
-            Ok(true) => Poll::Pending,
+            Ok(true) => pending(cx),
             Ok(false) => Poll::Ready(res),
             Err(e) => Poll::Ready(Err(e)),
         }
@@ -619,11 +654,11 @@ impl WaitSlot<'_> {
         let (state, dir) = (self.state, self.dir);
         let notified = match state.begin(dir, Some(self), cx) {
             Begin::Try(notified) => notified,
-            Begin::Pending => return Poll::Pending,
+            Begin::Pending => return pending(cx),
         };
         let (res, outcome) = attempt(&mut op, &drained);
         match state.finish(dir, Some(self), cx, notified, outcome) {
-            Ok(true) => Poll::Pending,
+            Ok(true) => pending(cx),
             Ok(false) => Poll::Ready(res),
             Err(e) => Poll::Ready(Err(e)),
         }

@@ -8,10 +8,14 @@
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 
+use super::remote::RemoteTimers;
 use crate::sys::eventfd::EventFd;
 
+/// The part of a reactor other threads may touch.
 pub(crate) struct UnparkShared {
     notified: AtomicBool,
+    /// Timers other threads asked this reactor to cancel.
+    remote: RemoteTimers,
     /// Set when the reactor first creates its epoll instance, before it first reads
     /// `notified`: an unpark before that finds no eventfd, and its flag alone makes the first
     /// park return at once.
@@ -22,6 +26,7 @@ impl UnparkShared {
     pub(crate) fn new() -> UnparkShared {
         UnparkShared {
             notified: AtomicBool::new(false),
+            remote: RemoteTimers::default(),
             eventfd: OnceLock::new(),
         }
     }
@@ -48,7 +53,11 @@ impl UnparkShared {
         self.notified.store(false, Ordering::Release);
     }
 
-    fn unpark(&self) {
+    pub(crate) fn remote(&self) -> &RemoteTimers {
+        &self.remote
+    }
+
+    pub(crate) fn unpark(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
             fence(Ordering::SeqCst);
             if let Some(fd) = self.eventfd.get() {

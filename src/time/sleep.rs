@@ -52,8 +52,10 @@ const DONE: u64 = u64::MAX;
 /// Future returned by [`sleep`] and [`sleep_until`].
 ///
 /// The timer is armed at the first poll (on the polling thread's reactor) and cancelled on drop,
-/// so a `Sleep` that is dropped early leaves nothing behind. It is `Send`; if it is moved to
-/// another thread while armed, it re-arms there (the old entry fires harmlessly).
+/// so a `Sleep` that is dropped early leaves nothing behind. It is `Send`: polled on another
+/// thread while armed, it re-arms there (and its first reactor cancels the old entry); reset or dropped on another thread while its task
+/// waits, its timer is cancelled on the reactor that armed it and that task is woken, so a
+/// new deadline holds (earlier or later) and nothing is left armed.
 ///
 /// # Cancel safety
 /// Dropping it cancels the timer; nothing is lost.
@@ -101,16 +103,16 @@ impl Sleep {
             }
             id => (id, this.key),
         };
-        // A deadline already past: disarm, so the next poll completes at once (it compares
-        // with the clock when unarmed) instead of one reactor turn later.
-        let kept = if deadline <= Instant::now() {
-            drop(cancel(id, key));
-            false
-        } else {
-            reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()))
-                == Some(true)
-        };
+        // Moved in place if the timer is this thread's and still armed. Otherwise disarm, so
+        // the next poll arms the new deadline (or, if it has passed, completes at once instead
+        // of one reactor turn later). A timer armed on another thread's reactor is cancelled
+        // there at its next turn, which also wakes the task waiting on it: it polls again and
+        // arms the new deadline, earlier or later, instead of sleeping until the old one.
+        let kept = deadline > Instant::now()
+            && reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()))
+                == Some(true);
         if !kept {
+            drop(cancel(id, key));
             this.state = UNARMED;
         }
     }
@@ -124,6 +126,7 @@ impl Future for Sleep {
         if this.state == DONE {
             return Poll::Ready(());
         }
+        let mut moved_from = None;
         let (done, replaced) = reactor::with(|r| {
             let here = r.id();
             if this.state == here {
@@ -133,8 +136,12 @@ impl Future for Sleep {
                     Some(replaced) => (false, replaced),
                 };
             }
-            // Unarmed, or armed on another thread's reactor: leave that entry to fire there,
-            // arm here.
+            // Unarmed, or armed on another thread's reactor (which is told to cancel it,
+            // below): arm here.
+            if this.state != UNARMED {
+                moved_from = Some((this.state, this.key));
+                this.state = UNARMED;
+            }
             if this.deadline <= Instant::now() {
                 return (true, None);
             }
@@ -144,10 +151,14 @@ impl Future for Sleep {
         });
         // After the reactor's borrow: a waker's drop is code we do not control.
         drop(replaced);
+        if let Some((id, key)) = moved_from {
+            reactor::remote::cancel_remote(id, key);
+        }
         if done {
             this.state = DONE;
             Poll::Ready(())
         } else {
+            reactor::fallback::on_pending(cx.waker());
             Poll::Pending
         }
     }
@@ -162,15 +173,16 @@ impl Drop for Sleep {
     }
 }
 
-/// Cancels timer `key` if this thread's reactor is `id`, returning its waker to be dropped by
-/// the caller, after the reactor's borrow.
+/// Cancels timer `key` of reactor `id`, returning its waker to be dropped by the caller, after
+/// the reactor's borrow. On another thread than the reactor's, the reactor cancels it at its
+/// next turn and wakes the waker (`reactor::remote`).
 pub(super) fn cancel(id: u64, key: Key) -> Option<Waker> {
-    reactor::try_with(|r| {
-        if r.id() == id {
-            r.timer_cancel(key)
-        } else {
+    match reactor::try_with(|r| (r.id() == id).then(|| r.timer_cancel(key))) {
+        Some(Some(waker)) => waker,
+        // Another thread's timer, or this thread's reactor is gone (it is exiting).
+        Some(None) | None => {
+            reactor::remote::cancel_remote(id, key);
             None
         }
-    })
-    .flatten()
+    }
 }
