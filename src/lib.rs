@@ -207,6 +207,8 @@
 #![warn(rust_2018_idioms)]
 
 pub mod executor;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod io;
 pub mod net;
 pub mod reactor;
