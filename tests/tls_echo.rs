@@ -17,9 +17,9 @@ use geode::net::{TcpListener, TcpStream};
 
 mod util;
 
-/// Fails the test instead of hanging it.
+/// Fails the test instead of hanging it (generous: crypto and copies are slow under valgrind).
 async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    util::bounded(30, what, fut).await
+    util::bounded(120, what, fut).await
 }
 
 /// Starts the example's server with a fresh certificate; returns its address and certificate.

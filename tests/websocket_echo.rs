@@ -16,9 +16,9 @@ mod util;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Fails the test instead of hanging it.
+/// Fails the test instead of hanging it (generous: crypto and copies are slow under valgrind).
 async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    util::bounded(30, what, fut).await
+    util::bounded(120, what, fut).await
 }
 
 fn start() -> std::net::SocketAddr {
