@@ -62,6 +62,12 @@
 //! # }
 //! ```
 //!
+//! One limit comes from hyper, not geode: its HTTP upgrades (`with_upgrades`,
+//! `hyper::upgrade::on`) box the connection as `Send`, and geode's sockets are not `Send`
+//! (each belongs to its thread's reactor), so an upgrade does not compile over them. A
+//! WebSocket server on geode takes the socket directly instead (async-tungstenite over
+//! futures-io: `examples/websocket_echo.rs`).
+//!
 //! `examples/hyper_server.rs` and `examples/hyper_client.rs` are fuller: request routing, a
 //! body echo, the header read timeout on [`GeodeTimer`], a client with keep-alive.
 
