@@ -40,9 +40,9 @@
 //!
 //! [`block_on`] returns as soon as its future does, dropping tasks still running; [`run`] also
 //! waits for them. With the `futures-io` feature (default) the streams implement
-//! `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits, so codecs, hyper and
-//! the rest of the ecosystem work on them (see `examples/hyper_server.rs` and
-//! `docs/FROM_TOKIO.md`).
+//! `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits, so codecs, TLS,
+//! WebSocket and the rest of the ecosystem work on them (`docs/FROM_TOKIO.md`); with `hyper`,
+//! `geode::hyper` has the adapters hyper 1.x needs (a server in ten lines there).
 //!
 //! ## 2. Your own executor
 //!
@@ -216,6 +216,8 @@
 pub mod blocking;
 pub mod executor;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod io;
 pub mod net;
 pub mod process;

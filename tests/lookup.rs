@@ -287,5 +287,8 @@ fn child_lookups_pending_while_an_interval_ticks() {
     // no lookup at all (measured: 31 ms at load average 10). What it asserts is the property
     // that matters, with a margin no scheduler eats: a thread blocked in the resolver would be
     // late by its 30 s timeout, so every tick must come within 2 s.
-    assert!(max <= Duration::from_secs(2), "max lateness {max:?} (p99 {p99:?})");
+    assert!(
+        max <= Duration::from_secs(2),
+        "max lateness {max:?} (p99 {p99:?})"
+    );
 }
