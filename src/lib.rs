@@ -183,6 +183,7 @@ pub mod executor;
 pub mod io;
 pub mod net;
 pub mod reactor;
+pub mod runtime;
 mod slab;
 mod sys;
 #[cfg(test)]

@@ -35,12 +35,14 @@
 //! ```
 
 mod accept;
+mod socket;
 mod stream;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use accept::{Incoming, UnixIncoming};
+pub use socket::TcpSocket;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
