@@ -257,3 +257,59 @@ fn a_runtime_that_cannot_be_built_runs_nothing() {
         .unwrap();
     assert_eq!(out, (0..=cpus).collect::<Vec<_>>());
 }
+
+/// `n` connections to `addr`, each completed by the kernel (queued, not yet accepted).
+fn queue_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect()
+}
+
+/// Accepts (non-blocking) until the queue is empty.
+fn drain(listener: &std::net::TcpListener) -> usize {
+    listener.set_nonblocking(true).unwrap();
+    std::iter::from_fn(|| listener.accept().ok()).count()
+}
+
+/// How many of `clients` were reset (their server side thrown away with the listener).
+fn reset(clients: &[TcpStream]) -> usize {
+    clients
+        .iter()
+        .filter(|&c| {
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut byte = [0];
+            let mut c = c;
+            matches!(c.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::ConnectionReset)
+        })
+        .count()
+}
+
+#[test]
+fn connections_queued_on_a_closed_reuseport_listener_are_reset_but_a_shared_queue_survives() {
+    const QUEUED: usize = 100;
+    // SO_REUSEPORT: two listeners, two queues. Closing one resets what waits in its queue.
+    let listen = |addr: SocketAddr| {
+        let s = TcpSocket::new_v4().unwrap();
+        s.set_reuseport(true).unwrap();
+        s.bind(addr).unwrap();
+        s.listen(1024).unwrap().into_std().unwrap()
+    };
+    let a = listen("127.0.0.1:0".parse().unwrap());
+    let addr = a.local_addr().unwrap();
+    let b = listen(addr);
+    let clients = queue_connections(addr, QUEUED);
+    drop(b);
+    let kept = drain(&a);
+    let lost = reset(&clients);
+    println!("SO_REUSEPORT: {kept} accepted by the survivor, {lost} reset with the closed one");
+    assert_eq!(kept + lost, QUEUED);
+    assert!(
+        lost > 0,
+        "the hash put some of {QUEUED} on the closed listener"
+    );
+    // One listener shared by two threads (a try_clone each): one queue, which outlives any
+    // one clone.
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = a.try_clone().unwrap();
+    let _clients = queue_connections(a.local_addr().unwrap(), QUEUED);
+    drop(b);
+    assert_eq!(drain(&a), QUEUED, "a shared accept queue loses nothing");
+}
