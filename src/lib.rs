@@ -32,7 +32,9 @@
 //! ```
 //!
 //! [`block_on`] returns as soon as its future does, dropping tasks still running; [`run`] also
-//! waits for them. With the `futures-io` feature (default) the streams implement
+//! waits for them. A [`runtime::Runtime`] keeps its tasks from one `block_on` to the next until
+//! it is dropped, and takes settings from a [`runtime::Builder`];
+//! [`runtime::thread_per_core`] runs one on each CPU. With the `futures-io` feature (default) the streams implement
 //! `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits, so codecs, hyper and
 //! the rest of the ecosystem work on them (see `examples/hyper_server.rs` and
 //! `docs/FROM_TOKIO.md`).

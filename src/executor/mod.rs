@@ -261,7 +261,8 @@ fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
 /// Runs a future to completion on this thread, polling the tasks it spawns meanwhile.
 ///
 /// Returns as soon as `future` completes; tasks still running are cancelled (their futures are
-/// dropped). Use [`run`] to wait for them too.
+/// dropped). Use [`run`] to wait for them too, or a [`Runtime`](crate::runtime::Runtime) to
+/// keep them for a later call.
 ///
 /// # Panics
 /// If called while a geode runtime is already running on this thread (from inside a task or

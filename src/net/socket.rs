@@ -44,6 +44,14 @@ impl TcpSocket {
     ///
     /// # Errors
     /// `socket`'s (`EMFILE`, ...).
+    ///
+    /// # Examples
+    /// ```
+    /// let socket = geode::net::TcpSocket::new_v4()?;
+    /// socket.bind("127.0.0.1:0".parse().unwrap())?;
+    /// assert!(socket.local_addr()?.is_ipv4());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new_v4() -> io::Result<TcpSocket> {
         TcpSocket::new(libc_family(false))
     }
@@ -52,6 +60,17 @@ impl TcpSocket {
     ///
     /// # Errors
     /// `socket`'s (`EAFNOSUPPORT` without IPv6, `EMFILE`, ...).
+    ///
+    /// # Examples
+    /// ```
+    /// // Hosts without IPv6 refuse the socket (or the loopback address).
+    /// if let Ok(socket) = geode::net::TcpSocket::new_v6() {
+    ///     if socket.bind("[::1]:0".parse().unwrap()).is_ok() {
+    ///         assert!(socket.local_addr()?.is_ipv6());
+    ///     }
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new_v6() -> io::Result<TcpSocket> {
         TcpSocket::new(libc_family(true))
     }
@@ -101,6 +120,17 @@ impl TcpSocket {
     /// # Errors
     /// `bind`'s: `AddrInUse` (without `SO_REUSEPORT` on every socket of the port),
     /// `PermissionDenied`, `AddrNotAvailable`, `InvalidInput` for the wrong family.
+    ///
+    /// # Examples
+    /// ```
+    /// let a = geode::net::TcpSocket::new_v4()?;
+    /// a.bind("127.0.0.1:0".parse().unwrap())?;
+    /// let b = geode::net::TcpSocket::new_v4()?;
+    /// // Without SO_REUSEPORT on both, the port is taken.
+    /// let taken = b.bind(a.local_addr()?).unwrap_err();
+    /// assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
         socket::bind(self.as_fd(), &RawAddr::from_inet(&addr))
     }
@@ -109,6 +139,14 @@ impl TcpSocket {
     ///
     /// # Errors
     /// `getsockname`'s.
+    ///
+    /// # Examples
+    /// ```
+    /// let socket = geode::net::TcpSocket::new_v4()?;
+    /// socket.bind("127.0.0.1:0".parse().unwrap())?;
+    /// assert_ne!(socket.local_addr()?.port(), 0); // the port the kernel picked
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -119,6 +157,16 @@ impl TcpSocket {
     /// # Errors
     /// `listen`'s (`AddrInUse` if another socket listens on the address without
     /// `SO_REUSEPORT`).
+    ///
+    /// # Examples
+    /// ```
+    /// let socket = geode::net::TcpSocket::new_v4()?;
+    /// socket.bind("127.0.0.1:0".parse().unwrap())?;
+    /// let addr = socket.local_addr()?;
+    /// let listener = socket.listen(64)?;
+    /// assert_eq!(listener.local_addr()?, addr);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
         let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         socket::listen(self.as_fd(), backlog)?;

@@ -281,6 +281,16 @@ impl std::fmt::Debug for Runtime {
 
 /// Returned by [`Runtime::enter`]: while it lives, [`geode::spawn`](crate::spawn) spawns on
 /// that runtime when no runtime is running on this thread.
+///
+/// # Examples
+/// ```
+/// let rt = geode::runtime::Runtime::new()?;
+/// let guard = rt.enter();
+/// let h = geode::spawn(async { "queued on rt" });
+/// drop(guard);
+/// assert_eq!(rt.block_on(h).unwrap(), "queued on rt");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[must_use = "the runtime is entered only while the guard lives"]
 pub struct EnterGuard<'a> {
     _entered: Entered,

@@ -154,7 +154,8 @@ impl Builder {
         };
         let pin_for = |core: usize| -> Result<usize, i32> {
             match &cpus {
-                Ok(cpus) => Ok(cpus[core % cpus.len()]),
+                Ok(cpus) if !cpus.is_empty() => Ok(cpus[core % cpus.len()]),
+                Ok(_) => Err(libc_einval()),
                 Err(e) => Err(e.raw_os_error().unwrap_or(libc_einval())),
             }
         };
