@@ -465,3 +465,38 @@ fn no_epollexclusive_registers_listeners_without_it() {
         "the default keeps EPOLLEXCLUSIVE"
     );
 }
+
+#[test]
+fn a_runtime_kept_in_a_thread_local_is_dropped_cleanly_when_its_thread_exits() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static RT: std::cell::RefCell<Option<Runtime>> = const { std::cell::RefCell::new(None) };
+    }
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let flag = SetOnDrop(cancelled.clone());
+    std::thread::spawn(move || {
+        RT.with(|rt| {
+            let runtime = Builder::new().event_capacity(16).build().unwrap();
+            runtime.spawn(async move {
+                let _flag = flag;
+                sleep(Duration::from_secs(3600)).await;
+            });
+            runtime.block_on(geode::yield_now());
+            *rt.borrow_mut() = Some(runtime);
+        });
+    })
+    .join()
+    .expect("the thread exits without a panic in a destructor");
+    assert!(
+        cancelled.load(Ordering::SeqCst),
+        "its task was cancelled as the thread ended"
+    );
+}

@@ -149,14 +149,16 @@ impl Core {
     /// drops the futures of its tasks, with this core current while they drop, even if another
     /// runtime is running on this thread.
     pub(crate) fn end(&self) {
-        raw::enter_to_end(self, || drop(Teardown(self)));
+        // The budget is left alone: it is the running runtime's, if any (none runs otherwise).
+        raw::enter_to_end(self, || drop(Teardown(self, false)));
     }
 }
 
 /// Ends the runtime when `block_on` returns or unwinds, while it is still this thread's
 /// runtime: closes the injection queue (later wakes do nothing), then drops the futures of the
-/// tasks still alive, including those that dropping others spawns.
-struct Teardown<'a>(&'a Core);
+/// tasks still alive, including those that dropping others spawns; then, if `.1`, clears the
+/// coop budget.
+struct Teardown<'a>(&'a Core, bool);
 
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
@@ -173,7 +175,9 @@ impl Drop for Teardown<'_> {
                 None => {}
             }
         }
-        coop::stop();
+        if self.1 {
+            coop::stop();
+        }
     }
 }
 
@@ -199,7 +203,7 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
     raw::enter(&rt, || {
         // Declared first, so dropped last: after the main future, which `drive` drops when it
         // returns, and whose destructor may still spawn or wake tasks.
-        let _teardown = Teardown(&rt);
+        let _teardown = Teardown(&rt, true);
         drive(&rt, future, wait_for_tasks)
     })
 }

@@ -37,9 +37,10 @@ impl Default for Config {
 }
 
 /// Gives this thread's reactor `config`. Not called while the reactor is borrowed (runtimes
-/// are built and dropped outside `park`).
+/// are built and dropped outside `park`); does nothing once the thread's reactor is gone (a
+/// runtime kept in a thread-local, dropped as the thread exits).
 pub(crate) fn configure(config: Config) {
-    with(|r| {
+    super::try_with(|r| {
         r.config = config;
         if let Some(sys) = &mut r.sys {
             sys.apply(&config);
