@@ -28,8 +28,9 @@ thread_local! {
 ///   survive any one thread stopping. Threads that are all idle take connections unevenly:
 ///   the kernel offers each to the registrations in the order they were made and stops at
 ///   the first whose thread is waiting (measured: 124 and 876 of 1,000).
-/// - **`SO_REUSEPORT`, a listener per thread** ([`TcpSocket::set_reuseport`]
-///   (crate::net::TcpSocket::set_reuseport)). The kernel spreads connections by a hash of
+/// - **`SO_REUSEPORT`, a listener per thread**
+///   ([`TcpSocket::set_reuseport`](crate::net::TcpSocket::set_reuseport)). The kernel
+///   spreads connections by a hash of
 ///   the 4-tuple, evenly on average whatever the threads do; but each listener has its own
 ///   queue, so a slow thread's connections wait for it, and those queued on a listener when
 ///   it is closed are reset.
