@@ -116,6 +116,7 @@ impl Core {
     }
 
     /// Spawns a task on this runtime, running or not (it starts at the next turn of the loop).
+    #[inline]
     pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -357,13 +358,10 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    if raw::with_current(|_| ()).is_some() {
-        if let Some(handle) = raw::with_current(|rt| rt.spawn(future)) {
-            return Ok(handle);
-        }
-        unreachable!("geode: the current runtime went away during spawn");
-    }
-    spawn_entered(future)
+    raw::with_current_or_none(|rt| match rt {
+        Some(rt) => Ok(rt.spawn(future)),
+        None => spawn_entered(future),
+    })
 }
 
 /// Spawns on the runtime of the innermost live `Runtime::enter` guard, if it has not ended.

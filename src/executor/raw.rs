@@ -96,10 +96,18 @@ pub(super) fn enter_to_end<R>(rt: &Core, f: impl FnOnce() -> R) -> R {
 }
 
 /// Calls `f` with this thread's runtime, if one is running.
+#[inline]
 pub(super) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    with_current_or_none(|rt| rt.map(f))
+}
+
+/// Calls `f` with this thread's runtime, or with `None` if none is running: one look at the
+/// thread-local, for callers that need the `None` case to take what `f` owns (`spawn`).
+#[inline]
+pub(super) fn with_current_or_none<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     let rt = CURRENT.with(Cell::get);
     if rt.is_null() {
-        return None;
+        return f(None);
     }
     // SAFETY: CURRENT is non-null only while `enter_to_end(rt, ..)` (which `enter` calls) runs
     // on this thread: set on entry, put back by `Leave` on return and on unwind to what it was
@@ -107,7 +115,7 @@ pub(super) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     // a fork child's copy of its parent's, or the one whose future is dropping a
     // `runtime::Runtime`). `enter_to_end` borrows `*rt` for that whole call, and this call is
     // nested inside it (same thread, later on the stack), so `*rt` outlives `f`.
-    Some(f(unsafe { &*rt }))
+    f(Some(unsafe { &*rt }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,6 +530,7 @@ impl TaskTable {
 
     /// # Safety
     /// `task` is live, in no table, and this table's runtime's (on its thread).
+    #[inline]
     unsafe fn insert(&self, task: NonNull<Header>) {
         let mut slots = self.slots.borrow_mut();
         let slot = match self.free.get() {

@@ -30,12 +30,6 @@ impl Config {
     };
 }
 
-impl Default for Config {
-    fn default() -> Config {
-        Config::DEFAULT
-    }
-}
-
 /// Gives this thread's reactor `config`. Not called while the reactor is borrowed (runtimes
 /// are built and dropped outside `park`); does nothing once the thread's reactor is gone (a
 /// runtime kept in a thread-local, dropped as the thread exits).
