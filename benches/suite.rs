@@ -4,8 +4,10 @@
 //! One binary, several roles:
 //! - `suite [--quick] [--pin split|same|none] [--rounds N] [--only row,row] [--out FILE]`:
 //!   the orchestrator (default). Rows: pingpong, echo, syscalls, instructions, http, timers,
-//!   tasks, scaling, memory.
-//! - `suite server <geode|tokio|smol|epoll> <echo|http> <addr>`: a server under test.
+//!   tasks, scaling, memory, process, executors.
+//! - `suite server <geode|tokio|smol|epoll> <echo|http> <addr>`: a server under test (also
+//!   `geode-local` and `geode-fallback`, echo only: geode's sockets under async-executor's
+//!   `LocalExecutor`, driven by `park` or by nothing).
 //! - `suite client <pingpong|echo> <addr> [...]`: the load client, the same for every server.
 //! - `suite micro <geode|tokio|smol> <bench>`: one in-process benchmark.
 //!
@@ -21,10 +23,14 @@ mod common;
 mod epoll_floor;
 #[path = "suite/http.rs"]
 mod http;
+#[path = "../examples/local_executor.rs"]
+mod local_executor;
 #[path = "suite/micro.rs"]
 mod micro;
 #[path = "suite/orchestrator.rs"]
 mod orchestrator;
+#[path = "suite/proc_sig.rs"]
+mod proc_sig;
 #[path = "suite/servers.rs"]
 mod servers;
 

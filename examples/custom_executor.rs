@@ -44,6 +44,9 @@ pub(crate) fn spawn(fut: impl Future<Output = ()> + 'static) {
 
 /// Runs `main` to completion, polling spawned tasks whenever they are woken.
 pub(crate) fn block_on<T>(main: impl Future<Output = T>) -> T {
+    // One turn before the first poll tells geode this thread drives its reactor: no fallback
+    // helper thread (what futures get under executors that never park) is started for it.
+    park(Some(Duration::ZERO)).expect("reactor failed");
     let mut main = Box::pin(main);
     let main_flag = flag();
     let main_waker = Waker::from(main_flag.clone());

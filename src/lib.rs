@@ -7,8 +7,10 @@
 //!
 //! [`block_on`] (or `#[geode::main]`, which wraps `main`'s body in it) runs a future on the
 //! current thread, along with the tasks it [`spawn`]s; tasks need not be `Send`. [`net`] has
-//! TCP, UDP and Unix sockets, [`io::Async`] makes any other pollable fd asynchronous, and
-//! [`time`] has sleeps, timeouts and intervals.
+//! TCP, UDP and Unix sockets, [`io::Async`] makes any other pollable fd asynchronous,
+//! [`time`] has sleeps, timeouts and intervals, [`signal`] turns Unix signals (Ctrl-C,
+//! `SIGTERM`, `SIGHUP`) into events, and [`process`] runs child processes with async pipes and
+//! exits.
 //!
 //! ```
 //! use geode::net::UnixStream;
@@ -97,6 +99,33 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ### Under any executor
+//!
+//! geode's futures complete under executors that never run its reactor too
+//! (`futures::executor::block_on`, `pollster::block_on`, `futures_lite::future::block_on`,
+//! `async_executor`...). A geode future that goes pending on a thread where neither geode's
+//! executor nor a `park` loop runs turns the reactor once itself, without blocking, and leaves
+//! its waker with a *fallback helper*: one thread per such thread, which `poll(2)`s the
+//! reactor's epoll fd and wakes the waiting futures when events arrive or a timer is due;
+//! they then turn the reactor on their own thread. The helper's first wait takes at least
+//! 10 ms (a custom executor's first `park` must be able to end it before it wakes anything), it
+//! ends with its thread or at the first `park` there, and under geode's executor or a `park`
+//! loop none of it runs. Virtual time (`time::pause`) needs geode's executor or a `park` loop.
+//!
+//! ```
+//! let answer = futures_lite::future::block_on(async {
+//!     geode::time::sleep(std::time::Duration::from_millis(1)).await;
+//!     geode::yield_now().await;
+//!     42
+//! });
+//! assert_eq!(answer, 42);
+//! ```
+//!
+//! The efficient integration is the `park` loop above: no helper thread, each wait one
+//! `epoll_wait` (`examples/local_executor.rs` drives `async_executor::LocalExecutor` that way).
+//! A loop that polls before its first `park` may call `park(Some(Duration::ZERO))` once first,
+//! so that not even a helper is started.
+//!
 //! ## 3. Tests of async code
 //!
 //! `#[geode::test]` runs an `async fn` test on [`block_on`]; with `start_paused = true` the
@@ -164,7 +193,7 @@
 //!
 //! - `sys` is the only module that makes system calls: epoll (`epoll_pwait2` for nanosecond
 //!   timeouts, `epoll_wait` rounded up to whole milliseconds where that is missing), eventfd,
-//!   `fstat`/`fcntl`, fork detection.
+//!   `fstat`/`fcntl`, fork detection, `pidfd_open`, and the process-wide signal handler.
 //! - `reactor` keeps, per registration, readiness and two FIFO waiter queues (read, write). An
 //!   edge wakes the head waiter; a waiter that makes progress passes readiness on to the next;
 //!   one that gets `EAGAIN` waits again; a waiter dropped after being woken passes the wakeup
@@ -184,8 +213,10 @@
 pub mod executor;
 pub mod io;
 pub mod net;
+pub mod process;
 pub mod reactor;
 pub mod runtime;
+pub mod signal;
 mod slab;
 mod sys;
 #[cfg(test)]

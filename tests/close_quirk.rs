@@ -75,6 +75,7 @@ fn dup_keeps_working_after_original_is_dropped() {
     // original is dropped: its interest must go (DEL before close, although the dup keeps the
     // file open), and the reader on the dup must get exactly its one wakeup per message.
     let _g = shared();
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let dup = r.try_clone().unwrap();
     let ino = inode(r.as_raw_fd());
@@ -132,6 +133,7 @@ fn only_the_dup_registered_original_closed() {
     // The plain original is closed while a reader waits on the registered dup: the dup's
     // interest is keyed by its own fd number, so nothing changes for it.
     let _g = shared();
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let dup = Async::new(r.try_clone().unwrap()).unwrap();
     let mut buf = [0; 16];
@@ -150,6 +152,7 @@ fn drop_with_dup_open_removes_the_interest() {
     // interest registered. After dropping the Async, writes to the pipe must wake nothing and
     // the kernel must list no interest for it.
     let _g = shared();
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let mut keep = r.try_clone().unwrap();
     let ino = inode(r.as_raw_fd());
@@ -205,6 +208,7 @@ fn reused_fd_number_gets_no_events_of_the_old_file() {
     // number and is registered. Events of the old file must not reach the new registration
     // (they must not exist at all: the old interest was deleted).
     let _g = exclusive();
+    util::drive_with_park();
     // This thread's reactor (epoll fd + doorbell) exists before counting.
     park(Some(Duration::ZERO)).unwrap();
     let fds_before = util::open_fds();

@@ -7,13 +7,12 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+mod util;
+
 /// Fails the test instead of hanging it.
 #[allow(dead_code)]
 async fn bounded<F: Future>(what: &str, fut: F) -> F::Output {
-    match geode::time::timeout(Duration::from_secs(10), fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: still not done after 10 s"),
-    }
+    util::bounded(10, what, fut).await
 }
 
 /// `size` bytes of a pattern that a shifted or dropped chunk would break.

@@ -451,13 +451,14 @@ fn reset_earlier_completes_sooner_without_leaking_a_timer() {
 fn reset_later_rearms_for_the_new_deadline() {
     block_on(bounded(5, "reset later", async {
         let before = baseline().await;
-        let mut s = pin!(sleep(5 * MS));
+        // Long enough to be pending at the first poll even under valgrind on a loaded machine.
+        let mut s = pin!(sleep(100 * MS));
         assert!(
             poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx)))
                 .await
                 .is_pending()
         );
-        let new = Instant::now() + 30 * MS;
+        let new = Instant::now() + 150 * MS;
         s.as_mut().reset(new);
         assert_eq!(s.deadline(), new);
         assert_eq!(pending_timers(), before + 1, "reset reuses the armed entry");
@@ -608,15 +609,20 @@ fn a_reset_from_another_thread_wakes_the_task_for_the_earlier_deadline() {
 
 #[test]
 fn a_reset_from_another_thread_to_a_later_deadline_is_not_early() {
-    let s = Arc::new(std::sync::Mutex::new(sleep(10 * MS)));
+    // Armed at the first poll for 10 ms from then (so it is surely pending, however slow the
+    // machine), then pushed back from another thread while the first poll is still running:
+    // the old deadline cannot fire before the reset is made.
+    let s = Arc::new(std::sync::Mutex::new(sleep(Duration::MAX)));
     let s2 = s.clone();
     let (armed_tx, armed_rx) = mpsc::channel();
+    let (reset_tx, reset_rx) = mpsc::channel();
     let resetter = std::thread::spawn(move || {
         armed_rx
             .recv_timeout(Duration::from_secs(5))
             .expect("the sleep was never polled");
         let new_deadline = Instant::now() + 60 * MS;
         std::pin::Pin::new(&mut *s2.lock().unwrap()).reset(new_deadline);
+        reset_tx.send(()).unwrap();
         new_deadline
     });
     let mut armed = Some(armed_tx);
@@ -626,14 +632,16 @@ fn a_reset_from_another_thread_to_a_later_deadline_is_not_early() {
         async {
             poll_fn(|cx| {
                 let mut guard = s.lock().unwrap();
+                if armed.is_some() {
+                    std::pin::Pin::new(&mut *guard).reset(Instant::now() + 10 * MS);
+                }
                 let r = std::pin::Pin::new(&mut *guard).poll(cx);
+                drop(guard);
                 if let Some(tx) = armed.take() {
-                    drop(guard);
                     tx.send(()).unwrap();
-                    // Wait for the reset, so the old 10 ms deadline cannot win the race.
-                    while s.lock().unwrap().deadline() < Instant::now() + 30 * MS {
-                        std::thread::yield_now();
-                    }
+                    reset_rx
+                        .recv_timeout(Duration::from_secs(5))
+                        .expect("the other thread never reset the sleep");
                 }
                 r
             })

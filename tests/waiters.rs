@@ -128,6 +128,7 @@ fn three_acceptors_accept_five_simultaneous_clients() {
 
 #[test]
 fn a_woken_waiter_dropped_before_it_runs_hands_off_to_the_next() {
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let r = Async::new(r).unwrap();
     let mut first = tokio_test::task::spawn(read_one(&r));
@@ -163,6 +164,7 @@ fn a_queued_waiter_dropped_leaves_the_queue() {
 
 #[test]
 fn a_pending_read_holds_one_waker_and_is_woken_exactly_once() {
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let r = Async::new(r).unwrap();
     let mut task = tokio_test::task::spawn(read_one(&r));
@@ -194,6 +196,7 @@ fn a_pending_read_holds_one_waker_and_is_woken_exactly_once() {
 
 #[test]
 fn dropping_a_pending_read_leaves_no_waker_behind() {
+    util::drive_with_park();
     let (r, mut w) = std::io::pipe().unwrap();
     let r = Async::new(r).unwrap();
     let (count, waker) = util::counting_waker();

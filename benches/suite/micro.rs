@@ -11,7 +11,9 @@
 //! - `mem_timers`, `mem_tasks`, `mem_conns`: RSS growth per pending timer (the sleep futures
 //!   stored in place in a `Vec`), per pending task, per idle registered TCP connection (a task
 //!   waiting on `readable()`);
-//! - `overshoot`: how late `sleep(100 µs)` wakes, p50/p99.
+//! - `overshoot`: how late `sleep(100 µs)` wakes, p50/p99;
+//! - `proc_spawn`, `proc_read`, `signal_latency`: child processes and signals, in
+//!   `proc_sig.rs` (peers there include `std`).
 //!
 //! tokio runs a current-thread runtime (`tokio::spawn`; a `LocalSet` only for the `Rc` channel);
 //! smol runs an `async_executor::LocalExecutor` inside `async_io::block_on`.
@@ -113,7 +115,7 @@ impl Signal {
     }
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
+pub(crate) fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -180,6 +182,12 @@ pub(crate) fn main(args: &[String]) -> io::Result<()> {
         .position(|a| a == "--n")
         .and_then(|i| rest.get(i + 1))
         .and_then(|v| v.parse().ok());
+    match bench.as_str() {
+        "proc_spawn" => return crate::proc_sig::proc_spawn(peer, n.unwrap_or(1000)),
+        "proc_read" => return crate::proc_sig::proc_read(peer),
+        "signal_latency" => return crate::proc_sig::signal_latency(peer, n.unwrap_or(1000)),
+        _ => {}
+    }
     let Some(&peer) = PEERS.iter().find(|p| **p == peer.as_str()) else {
         return Err(io::Error::other(format!("micro: unknown peer {peer}")));
     };

@@ -17,7 +17,7 @@ const MICRO_PEERS: [&str; 3] = crate::micro::PEERS;
 /// The threads row: geode on 1 and 2 `thread_per_core` threads, tokio's multi-thread runtime
 /// with 1 and 2 workers.
 const THREAD_PEERS: [&str; 4] = ["geode-tpc1", "geode-tpc2", "tokio-mt1", "tokio-mt2"];
-const ALL_ROWS: [&str; 10] = [
+const ALL_ROWS: [&str; 12] = [
     "pingpong",
     "echo",
     "syscalls",
@@ -28,7 +28,13 @@ const ALL_ROWS: [&str; 10] = [
     "tasks",
     "scaling",
     "memory",
+    "process",
+    "executors",
 ];
+/// geode's echo server under three executors: its own, async-executor's `LocalExecutor`
+/// driven by `park`, and the same `LocalExecutor` under `futures_lite::future::block_on`,
+/// which never runs geode's reactor (the fallback helper wakes it).
+const EXECUTOR_PEERS: [&str; 3] = ["geode", "geode-local", "geode-fallback"];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Pin {
@@ -516,6 +522,12 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     if want("memory") {
         emit("memory", row_memory(&cfg), &mut report);
     }
+    if want("executors") {
+        emit("executors", row_executors(&cfg), &mut report);
+    }
+    if want("process") {
+        emit("process", row_process(&cfg), &mut report);
+    }
     let t = targets(&tables);
     println!("{t}");
     report.push_str(&t);
@@ -809,6 +821,59 @@ fn row_instructions(cfg: &Cfg) -> Table {
     t
 }
 
+fn row_executors(cfg: &Cfg) -> Table {
+    let mut t = Table::new(
+        "geode's echo server under other executors: ping-pong, 1 connection, 64-byte messages",
+        &EXECUTOR_PEERS,
+        &[("round trips/s", true), ("Ir per round trip", false)],
+    );
+    let secs = cfg.pingpong_secs.to_string();
+    for round in 0..cfg.rounds {
+        for peer in EXECUTOR_PEERS {
+            progress("executors", round, peer);
+            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
+                continue;
+            };
+            let addr = srv.addr();
+            if let Some(r) = cfg.run_worker(
+                Side::Client,
+                &["client", "pingpong", &addr, "--secs", &secs],
+                Duration::from_secs(60),
+            ) {
+                t.push(0, peer, r["rate_med"]);
+            }
+            srv.stop(Duration::from_secs(5));
+        }
+    }
+    if have("valgrind") {
+        for round in 0..cfg.count_rounds {
+            for peer in EXECUTOR_PEERS {
+                progress("executors (callgrind)", round, peer);
+                let base = cfg.tmp.join(format!("cgx-{peer}-{round}-base"));
+                let full = cfg.tmp.join(format!("cgx-{peer}-{round}-full"));
+                if !paced_run(cfg, peer, Wrap::Callgrind(&base), cfg.base_rts)
+                    || !paced_run(cfg, peer, Wrap::Callgrind(&full), cfg.paced_rts)
+                {
+                    continue;
+                }
+                if let (Some(b), Some(f)) = (parse_callgrind(&base), parse_callgrind(&full)) {
+                    t.push(1, peer, (f - b) / (cfg.paced_rts - cfg.base_rts) as f64);
+                }
+            }
+        }
+    }
+    t.notes.push(format!(
+        "`geode`: geode's executor; `geode-local`: async-executor's LocalExecutor driven by \
+         geode's `park` (examples/local_executor.rs); `geode-fallback`: the same LocalExecutor \
+         under futures_lite::future::block_on, which never runs geode's reactor (each wait goes \
+         through the fallback helper thread). Round trips/s as in the ping-pong row ({} s \
+         runs); instructions as in the instructions row, whole process (the helper thread \
+         included).",
+        cfg.pingpong_secs
+    ));
+    t
+}
+
 fn row_http(cfg: &Cfg) -> Table {
     let mut t = Table::new(
         "HTTP plaintext keep-alive \"Hello, World!\" (wrk -c64 -t1)",
@@ -1030,6 +1095,46 @@ fn row_tasks(cfg: &Cfg) -> Table {
          `Rc<RefCell<Option<Waker>>>` channel (tokio: `LocalSet` + `spawn_local`)."
             .into(),
     );
+    t
+}
+
+fn row_process(cfg: &Cfg) -> Table {
+    const PEERS: [&str; 4] = ["geode", "tokio", "smol", "std"];
+    let mut t = Table::new(
+        "child processes and signals",
+        &PEERS,
+        &[
+            ("spawn+wait µs", false),
+            ("read 256 MiB MiB/s", true),
+            ("signal p50 µs", false),
+            ("signal p99 µs", false),
+        ],
+    );
+    let spawns = if cfg.quick { "200" } else { "1000" };
+    for round in 0..cfg.rounds {
+        for peer in PEERS {
+            progress("process", round, peer);
+            let spawn = ["micro", peer, "proc_spawn", "--n", spawns];
+            if let Some(r) = cfg.run_worker(Side::Server, &spawn, Duration::from_secs(120)) {
+                t.push(0, peer, r["us_per_child"]);
+            }
+            if let Some(r) = micro(cfg, peer, "proc_read") {
+                t.push(1, peer, r["mib_per_s"]);
+            }
+            if peer != "std" {
+                if let Some(r) = micro(cfg, peer, "signal_latency") {
+                    t.push(2, peer, r["p50_us"]);
+                    t.push(3, peer, r["p99_us"]);
+                }
+            }
+        }
+    }
+    t.notes.push(format!(
+        "spawn+wait: {spawns} × `Command::new(\"/bin/true\").status()` one after another (std: on \
+         a plain thread). Read: `head -c 268435456 /dev/zero` through a piped stdout, 64 KiB \
+         reads. Signal: 1,000 rounds of `kill(getpid(), SIGUSR1)` to the listener's `recv` \
+         returning (tokio: `signal::unix::signal`, smol: `async_signal::Signals`)."
+    ));
     t
 }
 

@@ -19,7 +19,7 @@ pub(crate) fn main(args: &[String]) -> io::Result<()> {
     let [peer, workload, addr, ..] = args else {
         return Err(io::Error::other(
             "usage: suite server <geode|geode-tpc1|geode-tpc2|tokio|tokio-mt1|tokio-mt2|smol|\
-             epoll> <echo|http> <addr>",
+             epoll|geode-local|geode-fallback> <echo|http> <addr>",
         ));
     };
     crate::common::raise_nofile();
@@ -41,6 +41,14 @@ pub(crate) fn main(args: &[String]) -> io::Result<()> {
         "tokio" => tokio_server(listener, http),
         "smol" => smol_server(listener, http),
         "epoll" => crate::epoll_floor::serve(listener, http),
+        "geode-local" if !http => {
+            let ex = async_executor::LocalExecutor::new();
+            crate::local_executor::block_on(ex.run(local_echo(&ex, listener)))
+        }
+        "geode-fallback" if !http => {
+            let ex = async_executor::LocalExecutor::new();
+            futures_lite::future::block_on(ex.run(local_echo(&ex, listener)))
+        }
         p => Err(io::Error::other(format!("unknown peer {p}"))),
     }
 }
@@ -101,6 +109,31 @@ async fn geode_serve(listener: TcpListener, http: bool) -> io::Result<()> {
                 });
             }
         }
+    }
+}
+
+/// geode's echo server with its tasks on async-executor's `LocalExecutor`: the same code as
+/// `geode_server`'s, under another executor (which drives geode's reactor with `park`, or not
+/// at all: then geode's fallback helper wakes it).
+async fn local_echo(
+    ex: &async_executor::LocalExecutor<'_>,
+    listener: TcpListener,
+) -> io::Result<()> {
+    let listener = geode::net::TcpListener::from_std(listener)?;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        ex.spawn(async move {
+            let mut buf = vec![0u8; ECHO_BUF];
+            while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                if stream.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .detach();
     }
 }
 

@@ -140,6 +140,7 @@ impl Core {
                 coop::stop();
             }
         }
+        let _driven = reactor::fallback::executor_running();
         raw::enter(self, || {
             let _stop = StopBudget;
             drive(self, future, wait_for_tasks)
@@ -201,6 +202,7 @@ fn check_not_nested() {
 fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
     check_not_nested();
     let rt = Core::new(coop::BUDGET);
+    let _driven = reactor::fallback::executor_running();
     raw::enter(&rt, || {
         // Declared first, so dropped last: after the main future, which `drive` drops when it
         // returns, and whose destructor may still spawn or wake tasks.
@@ -256,7 +258,7 @@ fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
             }
         }
         let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
-        if let Err(e) = reactor::park(if busy { Some(Duration::ZERO) } else { None }) {
+        if let Err(e) = reactor::run_once(if busy { Some(Duration::ZERO) } else { None }) {
             panic!("geode: the reactor failed and the runtime cannot go on: {e}");
         }
         rt.drain_inject();
@@ -444,6 +446,8 @@ impl Future for YieldNow {
         if reactor::defer(cx.waker()).is_none() {
             cx.waker().wake_by_ref();
         }
+        // Where nothing runs the reactor, this runs its turn (which wakes us).
+        reactor::fallback::on_pending(cx.waker());
         Poll::Pending
     }
 }

@@ -36,15 +36,23 @@ pub(crate) fn stop() {
 /// `yield_now` does: a task that ran out of budget goes behind every task that yielded or was
 /// woken before it. (Woken at once, it would go straight back into the run queue and take turn
 /// after turn while a yielding task waits for the reactor.)
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     if BUDGET_LEFT.with(Cell::get) == Some(0) {
-        if super::defer(cx.waker()).is_none() {
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
+        exhausted(cx)
     } else {
         Poll::Ready(())
     }
+}
+
+/// Out of line: it runs once per 128 operations, and every operation checks the budget.
+#[cold]
+#[inline(never)]
+fn exhausted(cx: &mut Context<'_>) -> Poll<()> {
+    if super::defer(cx.waker()).is_none() {
+        cx.waker().wake_by_ref();
+    }
+    Poll::Pending
 }
 
 /// Charges one completed operation.

@@ -44,6 +44,7 @@ pub(crate) mod clock;
 pub(crate) mod config;
 pub(crate) mod coop;
 mod driver;
+pub(crate) mod fallback;
 #[cfg(test)]
 mod model_tests;
 pub(crate) mod registration;
@@ -98,12 +99,17 @@ pub(crate) struct Reactor {
     wake_buf: Vec<Waker>,
     /// Settings from `runtime::Builder` (`config.rs`).
     config: config::Config,
+    /// The helper thread of a reactor nothing drives (`fallback.rs`), once one was needed.
+    fallback: Option<Arc<fallback::Helper>>,
 }
 
 impl Drop for Reactor {
     fn drop(&mut self) {
         if self.id != 0 {
             remote::unregister(self.id);
+        }
+        if let Some(helper) = self.fallback.take() {
+            drop(helper.stop());
         }
     }
 }
@@ -127,6 +133,7 @@ impl Reactor {
             deferred: Vec::new(),
             wake_buf: Vec::new(),
             config: config::Config::DEFAULT,
+            fallback: None,
         }
     }
 
@@ -143,6 +150,30 @@ impl Reactor {
         self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let id = self.id;
         remote::register(id, self.unpark_shared());
+    }
+
+    /// This thread's fallback helper (started now if there is none), and the reactor's next
+    /// timer deadline as a real-clock instant.
+    fn fallback_helper(
+        &mut self,
+    ) -> io::Result<(Arc<fallback::Helper>, Option<std::time::Instant>)> {
+        self.check_sys()?;
+        let helper = match &self.fallback {
+            Some(h) if h.is_ours() => h.clone(),
+            _ => {
+                let Some(sys) = &self.sys else {
+                    unreachable!("geode: check_sys leaves the epoll instance in place")
+                };
+                let h = fallback::Helper::start(sys.epoll.as_raw_fd())?;
+                self.fallback = Some(h.clone());
+                h
+            }
+        };
+        let deadline = self
+            .timers
+            .next_deadline()
+            .map(|d| std::time::Instant::now() + d.saturating_duration_since(clock::now()));
+        Ok((helper, deadline))
     }
 
     fn unpark_shared(&mut self) -> &Arc<UnparkShared> {
@@ -186,6 +217,32 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Option<R> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn park(timeout: Option<Duration>) -> io::Result<usize> {
+    if fallback::mark_parked() {
+        // A custom executor drives this thread's reactor from now on: no helper needed.
+        let helper = with(|r| r.fallback.take());
+        if let Some(helper) = helper {
+            drop(helper.stop());
+        }
+    }
+    run_once(timeout)
+}
+
+/// One non-blocking turn, for a future polled where nothing drives the reactor. An error (not
+/// a panic) if the thread's reactor is gone or busy: such a poll comes from a destructor while
+/// the thread exits, or from a waker that polls inside the reactor's wake-up loop.
+pub(crate) fn turn_now() -> io::Result<usize> {
+    let usable = REACTOR.try_with(|r| r.try_borrow_mut().is_ok()) == Ok(true);
+    if !usable {
+        return Err(io::Error::other(
+            "geode: this thread's reactor is not available",
+        ));
+    }
+    run_once(Some(Duration::ZERO))
+}
+
+/// [`park`] without taking over from the fallback helper: geode's executor marks the thread
+/// driven while it runs, and a foreign executor may run on this thread after it returns.
+pub(crate) fn run_once(timeout: Option<Duration>) -> io::Result<usize> {
     REACTOR.with(|cell| {
         let (mut wakes, res) = {
             let mut r = cell.borrow_mut();

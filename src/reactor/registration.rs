@@ -427,7 +427,7 @@ impl IoState {
         if let Some(w) = waiter.as_deref_mut() {
             if let Some(ticket) = w.ticket {
                 match d.refresh(ticket, cx.waker()) {
-                    WaiterState::Queued => return Poll::Pending,
+                    WaiterState::Queued => return pending(cx),
                     WaiterState::Notified if !self.ready_now(dir) => {
                         // The edge was used up outside geode: wait for the next one, keeping
                         // this waiter's place (it still heads the line).
@@ -438,7 +438,7 @@ impl IoState {
                         }
                         d.readiness.set(Readiness::NotReady);
                         d.requeue(ticket, cx.waker());
-                        return Poll::Pending;
+                        return pending(cx);
                     }
                     WaiterState::Notified => {
                         // Readiness is handed to the caller, who may or may not use it: pass
@@ -473,7 +473,7 @@ impl IoState {
             Some(w) => w.ticket = Some(d.enqueue(cx.waker())),
             None => d.add_poll_waker(cx.waker()),
         }
-        Poll::Pending
+        pending(cx)
     }
 
     /// Whether the kernel says the fd is ready in `dir` right now.
@@ -484,6 +484,13 @@ impl IoState {
         };
         crate::sys::fd::poll_now(self.fd.get(), asked)
     }
+}
+
+/// `Pending`, the waker stored: on a thread nothing drives, the fallback takes note.
+#[inline]
+fn pending<T>(cx: &Context<'_>) -> Poll<T> {
+    super::fallback::on_pending(cx.waker());
+    Poll::Pending
 }
 
 /// `then`, unless the task's coop budget is spent (then `Pending`, the task re-woken).
@@ -587,11 +594,11 @@ impl Registration {
     ) -> Poll<io::Result<R>> {
         let notified = match self.state.begin(dir, waiter.as_deref_mut(), cx) {
             Begin::Try(notified) => notified,
-            Begin::Pending => return Poll::Pending,
+            Begin::Pending => return pending(cx),
         };
         let (res, outcome) = attempt(&mut op, &drained);
         match self.state.finish(dir, waiter, cx, notified, outcome) {
-            Ok(true) => Poll::Pending,
+            Ok(true) => pending(cx),
             Ok(false) => Poll::Ready(res),
             Err(e) => Poll::Ready(Err(e)),
         }
@@ -649,11 +656,11 @@ impl WaitSlot<'_> {
         let (state, dir) = (self.state, self.dir);
         let notified = match state.begin(dir, Some(self), cx) {
             Begin::Try(notified) => notified,
-            Begin::Pending => return Poll::Pending,
+            Begin::Pending => return pending(cx),
         };
         let (res, outcome) = attempt(&mut op, &drained);
         match state.finish(dir, Some(self), cx, notified, outcome) {
-            Ok(true) => Poll::Pending,
+            Ok(true) => pending(cx),
             Ok(false) => Poll::Ready(res),
             Err(e) => Poll::Ready(Err(e)),
         }

@@ -85,6 +85,12 @@ impl Epoll {
         self.no_pwait2 = on;
     }
 
+    /// The epoll fd, for a thread that only watches whether events are pending (`poll(2)` on
+    /// it reports readable while the ready list is not empty, and consumes nothing).
+    pub(crate) fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// `EPOLL_CTL_ADD` of `fd` with `events`, tagged with `data`.
     pub(crate) fn add(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event { events, u64: data };

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use super::{cvt, cvt_retry};
 
@@ -113,6 +113,50 @@ pub(crate) fn poll_now(fd: RawFd, dir: PollFor) -> bool {
         Ok(_) => pfd.revents & (ready | libc::POLLNVAL) != 0,
         Err(_) => true,
     }
+}
+
+/// Waits until one of `fds` is readable (or hung up), at most `timeout` (`None`: no limit), and
+/// says which: a `ppoll(2)`, whose timeout has nanosecond precision (a deadline is never met
+/// early by rounding). Interrupted waits return early with nothing readable.
+pub(crate) fn wait_readable<const N: usize>(
+    fds: [Option<RawFd>; N],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<[bool; N]> {
+    let mut pfds = fds.map(|fd| libc::pollfd {
+        // A negative fd is skipped by the kernel.
+        fd: fd.unwrap_or(-1),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `pfds` is an array of N valid, writable pollfds; `ts_ptr` is null or points to a
+    // timespec that outlives the call; a null signal mask leaves the mask as it is.
+    match cvt(unsafe {
+        libc::ppoll(
+            pfds.as_mut_ptr(),
+            N as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    }) {
+        Ok(_) => Ok(pfds.map(|p| p.revents != 0)),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok([false; N]),
+        Err(e) => Err(e),
+    }
+}
+
+/// A new fd for the open file behind `fd`, close-on-exec, owned by the caller.
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument (the lowest fd number to use).
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `new` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! - [`epoll`]: the epoll instance (`epoll_create1`, `epoll_ctl`, `epoll_pwait2`/`epoll_wait`).
 //! - [`eventfd`]: the doorbell that lets another thread interrupt a sleeping `epoll_wait`.
 //! - [`fd`]: descriptor facts and flags (`O_NONBLOCK`, `fstat`, `SO_ACCEPTCONN`, `dup3`).
-//! - [`process`]: fork detection (`pthread_atfork`).
+//! - [`process`]: fork detection (`pthread_atfork`), `pidfd_open`.
+//! - [`signal`]: the process-wide signal handler (through `signal-hook-registry`), its
+//!   generation counters and the eventfd it rings.
 //! - [`socket`]: sockets created non-blocking and close-on-exec in one call, `accept4`,
 //!   non-blocking `connect`, `SO_ERROR`; [`addr`]: `sockaddr` conversions.
 //!
@@ -20,6 +22,7 @@ pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod process;
+pub(crate) mod signal;
 pub(crate) mod socket;
 
 use std::io;

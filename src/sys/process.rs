@@ -1,4 +1,4 @@
-//! Fork detection.
+//! Fork detection, and pidfds for child processes.
 //!
 //! After `fork` the child inherits the parent's epoll fd, which refers to the *same* epoll
 //! instance: any `epoll_ctl` in the child edits the parent's interest list. The reactor must
@@ -6,6 +6,8 @@
 //! cost a syscall per turn (glibc no longer caches the pid), so a `pthread_atfork` child handler
 //! bumps a generation counter instead, and the reactor compares one atomic load.
 
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -49,4 +51,15 @@ pub(crate) fn forked_since(stamp: &ForkStamp) -> bool {
     } else {
         std::process::id() != stamp.pid
     }
+}
+
+/// `pidfd_open(pid, 0)` (Linux 5.3+): an fd that becomes readable when the process exits.
+/// Flags 0 (not `PIDFD_NONBLOCK`, 5.10+) keep 5.3 working; geode never reads from it. The fd
+/// is close-on-exec. A kernel without the call gives `ENOSYS` (seccomp filters may say `EPERM`).
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: pidfd_open takes two integers; a non-negative return is a new fd we own.
+    let fd = super::cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

@@ -158,6 +158,7 @@ impl Future for Sleep {
             this.state = DONE;
             Poll::Ready(())
         } else {
+            reactor::fallback::on_pending(cx.waker());
             Poll::Pending
         }
     }

@@ -155,7 +155,10 @@ impl<F: Future> Future for Timeout<F> {
             }
             Timer::Staged(staged) => match staged.poll_fired(cx.waker()) {
                 Some(true) => return Poll::Ready(Err(Elapsed(()))),
-                Some(false) => return Poll::Pending,
+                Some(false) => {
+                    reactor::fallback::on_pending(cx.waker());
+                    return Poll::Pending;
+                }
                 // Moved to another thread: the limit restarts here, as the deadline the other
                 // reactor set (or will set) cannot be read from this one.
                 None => {}
@@ -165,6 +168,7 @@ impl<F: Future> Future for Timeout<F> {
         let sleep = match *this.limit {
             Limit::After(d) if !d.is_zero() => {
                 *this.timer = Timer::Staged(Staged::new(d, cx.waker()));
+                reactor::fallback::on_pending(cx.waker());
                 return Poll::Pending;
             }
             Limit::After(d) => sleep(d),
