@@ -61,7 +61,18 @@ thread_local! {
 /// [`start_paused`](Builder::start_paused), lets the thread's clock run again.
 ///
 /// A `Runtime` is neither `Send` nor `Sync`: it and its tasks belong to the thread that built
-/// it. A thread has at most one: building a second one while the first exists (or inside a
+/// it.
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(geode::runtime::Runtime::new()); // error: `Runtime` is not `Send`
+/// ```
+/// ```compile_fail
+/// fn sync<T: Sync>(_: &T) {}
+/// sync(&geode::runtime::Runtime::new().unwrap()); // error: `Runtime` is not `Sync`
+/// ```
+///
+/// A thread has at most one: building a second one while the first exists (or inside a
 /// running [`block_on`](crate::block_on)) is an error. [`geode::block_on`](crate::block_on)
 /// stays the one-line form; it may run on a thread that has a `Runtime` (when that runtime is
 /// not running), with a runtime of its own for the call.
