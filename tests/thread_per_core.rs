@@ -263,27 +263,54 @@ fn queue_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect()
 }
 
-/// Accepts (non-blocking) until the queue is empty.
-fn drain(listener: &std::net::TcpListener) -> usize {
+/// Accepts (and closes) connections on `listener` on a thread of its own until `stop`, or
+/// until it has accepted `limit`; returns how many. Its peers see EOF. It keeps accepting
+/// rather than draining once: a connection whose handshake the kernel had not finished when
+/// the test moved on reaches the queue a moment later.
+fn accept_until(
+    listener: std::net::TcpListener,
+    limit: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    use std::sync::atomic::Ordering;
     listener.set_nonblocking(true).unwrap();
-    std::iter::from_fn(|| listener.accept().ok()).count()
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut accepted = 0;
+        while accepted < limit && !stop.load(Ordering::Acquire) && Instant::now() < deadline {
+            match listener.accept() {
+                Ok(_) => accepted += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        accepted
+    })
 }
 
-/// How many of `clients` were reset (their server side thrown away with the listener).
-fn reset(clients: &[TcpStream]) -> usize {
+/// Each client's fate: `true` if its connection was reset, `false` if it was accepted (EOF).
+fn fates(clients: &[TcpStream]) -> Vec<bool> {
     clients
         .iter()
-        .filter(|&c| {
-            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        .map(|c| {
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
             let mut byte = [0];
             let mut c = c;
-            matches!(c.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::ConnectionReset)
+            match c.read(&mut byte) {
+                Ok(0) => false,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => true,
+                other => panic!("a queued client saw neither EOF nor a reset: {other:?}"),
+            }
         })
-        .count()
+        .collect()
 }
 
 #[test]
 fn connections_queued_on_a_closed_reuseport_listener_are_reset_but_a_shared_queue_survives() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     const QUEUED: usize = 100;
     // SO_REUSEPORT: two listeners, two queues. Closing one resets what waits in its queue.
     let listen = |addr: SocketAddr| {
@@ -297,8 +324,12 @@ fn connections_queued_on_a_closed_reuseport_listener_are_reset_but_a_shared_queu
     let b = listen(addr);
     let clients = queue_connections(addr, QUEUED);
     drop(b);
-    let kept = drain(&a);
-    let lost = reset(&clients);
+    let stop = Arc::new(AtomicBool::new(false));
+    let survivor = accept_until(a, QUEUED, stop.clone());
+    let reset = fates(&clients);
+    stop.store(true, Ordering::Release);
+    let kept = survivor.join().unwrap();
+    let lost = reset.iter().filter(|&&r| r).count();
     println!("SO_REUSEPORT: {kept} accepted by the survivor, {lost} reset with the closed one");
     assert_eq!(kept + lost, QUEUED);
     assert!(
@@ -309,7 +340,13 @@ fn connections_queued_on_a_closed_reuseport_listener_are_reset_but_a_shared_queu
     // one clone.
     let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let b = a.try_clone().unwrap();
-    let _clients = queue_connections(a.local_addr().unwrap(), QUEUED);
+    let clients = queue_connections(a.local_addr().unwrap(), QUEUED);
     drop(b);
-    assert_eq!(drain(&a), QUEUED, "a shared accept queue loses nothing");
+    let survivor = accept_until(a, QUEUED, Arc::new(AtomicBool::new(false)));
+    assert!(fates(&clients).iter().all(|&reset| !reset), "none reset");
+    assert_eq!(
+        survivor.join().unwrap(),
+        QUEUED,
+        "a shared accept queue loses nothing"
+    );
 }
