@@ -33,6 +33,11 @@
 //! }
 //! ```
 //!
+//! Blocking work goes to a process-wide thread pool: [`spawn_blocking`] for any closure,
+//! [`fs`] for files, [`io::stdin`] and friends for the standard streams, and
+//! [`net::lookup_host`] (which `connect` uses) for host names, so none of them stops the
+//! thread's other tasks.
+//!
 //! [`block_on`] returns as soon as its future does, dropping tasks still running; [`run`] also
 //! waits for them. A [`runtime::Runtime`] keeps its tasks from one `block_on` to the next until
 //! it is dropped, and takes settings from a [`runtime::Builder`];
@@ -210,7 +215,9 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod blocking;
 pub mod executor;
+pub mod fs;
 pub mod io;
 pub mod net;
 pub mod process;
@@ -223,6 +230,7 @@ mod sys;
 mod test_wakers;
 pub mod time;
 
+pub use blocking::{BlockingHandle, spawn_blocking};
 pub use executor::{JoinError, JoinHandle, SpawnError, block_on, run, spawn, try_spawn, yield_now};
 pub use geode_macros::{main, test};
 
