@@ -41,6 +41,7 @@
 
 mod accept;
 mod addrs;
+mod socket;
 mod stream;
 mod tcp;
 mod udp;
@@ -48,6 +49,7 @@ mod unix;
 
 pub use accept::{Incoming, UnixIncoming};
 pub use addrs::{SocketAddrs, ToSocketAddrs, lookup_host};
+pub use socket::TcpSocket;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
