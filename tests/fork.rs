@@ -18,7 +18,7 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use geode::io::Async;
@@ -55,8 +55,7 @@ async fn signal_when_pending<F: Future>(fut: F, on_pending: impl FnOnce()) -> F:
     .await
 }
 
-/// A child-side failure: the exit code it maps to, and what went wrong.
-type ChildResult = Result<(), (i32, String)>;
+use util::{ChildResult, child_exit};
 
 fn check(ok: bool, code: i32, what: impl FnOnce() -> String) -> ChildResult {
     if ok { Ok(()) } else { Err((code, what())) }
@@ -176,21 +175,6 @@ async fn child(
     Ok(())
 }
 
-fn child_exit(res: std::thread::Result<ChildResult>) -> ! {
-    let (code, msg) = match res {
-        Ok(Ok(())) => (0, String::new()),
-        Ok(Err((code, msg))) => (code, msg),
-        Err(_) => (99, "the child panicked".to_string()),
-    };
-    if code != 0 {
-        let line = format!("fork child failure (exit {code}): {msg}\n");
-        // SAFETY: writes `line`'s bytes to stderr; no lock, no allocation.
-        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
-    }
-    // SAFETY: ends the child at once, without running the harness or any destructor.
-    unsafe { libc::_exit(code) }
-}
-
 #[test]
 fn fork_inside_block_on() {
     // This thread's reactor (epoll fd + doorbell) exists before counting.
@@ -238,30 +222,7 @@ fn fork_scenario() {
 
         // Parent: wait for the child to finish (and so to have dropped its copies), polling
         // with geode timers so this runtime keeps turning meanwhile.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut status = 0;
-        loop {
-            // SAFETY: `status` is a valid int to write to.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
-            if r == pid {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: `pid` is our child; killing and reaping it has no other effect.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                panic!("the fork child did not exit within 5 s (killed)");
-            }
-            sleep(Duration::from_millis(1)).await;
-        }
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "fork child failed: wait status {status:#x} (exit code {}; see stderr)",
-            libc::WEXITSTATUS(status)
-        );
+        util::wait_for_fork_child(pid, 5).await;
 
         // The parent's interests are intact in the kernel...
         assert_eq!(

@@ -7,14 +7,14 @@
 mod util;
 
 use std::panic::AssertUnwindSafe;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use geode::net::UnixStream;
 use geode::time::{sleep, timeout};
 
 /// What the child does, each failure mapped to its own exit code.
-async fn child(parent_task: geode::JoinHandle<u32>) -> Result<(), (i32, String)> {
+async fn child(parent_task: geode::JoinHandle<u32>) -> util::ChildResult {
     // A fresh runtime of the child's own, started inside the copied one: it spawns, does I/O,
     // sleeps and yields, and its tasks end with it.
     let fresh = std::panic::catch_unwind(|| {
@@ -66,21 +66,6 @@ async fn child(parent_task: geode::JoinHandle<u32>) -> Result<(), (i32, String)>
     Ok(())
 }
 
-fn child_exit(res: std::thread::Result<Result<(), (i32, String)>>) -> ! {
-    let (code, msg) = match res {
-        Ok(Ok(())) => (0, String::new()),
-        Ok(Err((code, msg))) => (code, msg),
-        Err(_) => (99, "the child panicked".to_string()),
-    };
-    if code != 0 {
-        let line = format!("fork child failure (exit {code}): {msg}\n");
-        // SAFETY: writes `line`'s bytes to stderr; no lock, no allocation.
-        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
-    }
-    // SAFETY: ends the child at once, without running the harness or any destructor.
-    unsafe { libc::_exit(code) }
-}
-
 #[test]
 fn a_fork_child_runs_a_fresh_runtime_inside_its_parents_block_on() {
     geode::block_on(async {
@@ -96,33 +81,10 @@ fn a_fork_child_runs_a_fresh_runtime_inside_its_parents_block_on() {
         assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
         if pid == 0 {
             let res = AssertUnwindSafe(child(parent_task)).catch_unwind().await;
-            child_exit(res);
+            util::child_exit(res);
         }
 
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut status = 0;
-        loop {
-            // SAFETY: `status` is a valid int to write to.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
-            if r == pid {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: `pid` is our child; killing and reaping it has no other effect.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                panic!("the fork child did not exit within 10 s (killed)");
-            }
-            sleep(Duration::from_millis(1)).await;
-        }
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "fork child failed: wait status {status:#x} (exit code {}; see stderr)",
-            libc::WEXITSTATUS(status)
-        );
+        util::wait_for_fork_child(pid, 10).await;
         // The parent's runtime is untouched.
         let v = timeout(Duration::from_secs(5), parent_task)
             .await

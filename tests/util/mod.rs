@@ -324,3 +324,53 @@ pub fn epollexclusive_disabled() -> bool {
 pub fn drive_with_park() {
     geode::reactor::park(Some(Duration::ZERO)).expect("park");
 }
+
+/// What a fork child reports: `Ok`, or the exit code a failure maps to and what went wrong.
+pub type ChildResult = Result<(), (i32, String)>;
+
+/// Ends a fork child at once with the exit code of `res` (0 on success), writing a failure's
+/// message to stderr first. Never returns into the test harness and runs no destructor.
+pub fn child_exit(res: std::thread::Result<ChildResult>) -> ! {
+    let (code, msg) = match res {
+        Ok(Ok(())) => (0, String::new()),
+        Ok(Err((code, msg))) => (code, msg),
+        Err(_) => (99, "the child panicked".to_string()),
+    };
+    if code != 0 {
+        let line = format!("fork child failure (exit {code}): {msg}\n");
+        // SAFETY: writes `line`'s bytes to stderr; no lock, no allocation.
+        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    }
+    // SAFETY: ends the child at once, without running the harness or any destructor.
+    unsafe { libc::_exit(code) }
+}
+
+/// In a geode runtime: waits (polling with geode timers, so the runtime keeps turning) until
+/// fork child `pid` exits, killing it after `secs` seconds, and fails the test unless it
+/// exited with status 0.
+pub async fn wait_for_fork_child(pid: libc::pid_t, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid int to write to.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid: {}", io::Error::last_os_error());
+        if r == pid {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: `pid` is our child; killing and reaping it has no other effect.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("the fork child did not exit within {secs} s (killed)");
+        }
+        geode::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "fork child failed: wait status {status:#x} (exit code {}; see stderr)",
+        libc::WEXITSTATUS(status)
+    );
+}
