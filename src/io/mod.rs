@@ -1,4 +1,5 @@
-//! Asynchronous I/O on any pollable file descriptor: [`Async`].
+//! Asynchronous I/O on any pollable file descriptor: [`Async`], and the readiness types
+//! [`Interest`] and [`Ready`] that `ready(Interest)` and `try_io` speak.
 //!
 //! With the `futures-io` feature (on by default), `Async<T>` and `&Async<T>` implement
 //! `futures_io::AsyncRead`/`AsyncWrite`, so `futures_util::io::{AsyncReadExt, AsyncWriteExt}`
@@ -7,5 +8,8 @@
 mod async_fd;
 #[cfg(feature = "futures-io")]
 mod compat;
+mod readiness;
+mod ready;
 
 pub use async_fd::Async;
+pub use ready::{Interest, Ready};

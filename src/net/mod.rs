@@ -35,10 +35,13 @@
 //! ```
 
 mod accept;
+mod datagram;
+mod readiness;
 mod stream;
+mod stream_methods;
 mod tcp;
 mod udp;
-mod unix;
+pub mod unix;
 
 pub use accept::{Incoming, UnixIncoming};
 pub use tcp::{TcpListener, TcpStream};

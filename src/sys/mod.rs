@@ -5,6 +5,7 @@
 //!
 //! - [`epoll`]: the epoll instance (`epoll_create1`, `epoll_ctl`, `epoll_pwait2`/`epoll_wait`).
 //! - [`eventfd`]: the doorbell that lets another thread interrupt a sleeping `epoll_wait`.
+//! - [`sockopt`]: socket options std lacks (`SO_LINGER`, `IP_TOS`, `SO_PEERCRED`).
 //! - [`fd`]: descriptor facts and flags (`O_NONBLOCK`, `fstat`, `SO_ACCEPTCONN`, `dup3`).
 //! - [`process`]: fork detection (`pthread_atfork`), `pidfd_open`.
 //! - [`signal`]: the process-wide signal handler (through `signal-hook-registry`), its
@@ -22,6 +23,7 @@ pub(crate) mod fd;
 pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod sockopt;
 
 use std::io;
 
