@@ -80,9 +80,12 @@ impl<T: AsFd> Async<T> {
     }
 
     /// Runs `f` once, now, without waiting: tokio's `AsyncFd::try_io`. If `f` returns
-    /// `WouldBlock`, the directions in `interest` are marked not ready, so the next
-    /// [`readable`](Self::readable)/[`writable`](Self::writable) (or geode operation) waits
-    /// for an edge instead of trying first. Any other result is returned as is.
+    /// `WouldBlock` and the kernel agrees (a zero-timeout `poll(2)`), the directions in
+    /// `interest` are marked not ready, so the next [`readable`](Self::readable)/
+    /// [`writable`](Self::writable) (or geode operation) waits for an edge instead of trying
+    /// first. A `WouldBlock` the kernel contradicts clears nothing: `readable()` then answers
+    /// at once rather than wait for an edge that already came. Any other result is returned
+    /// as is.
     ///
     /// `f` must not block: use it for a syscall on the non-blocking fd.
     ///
@@ -109,21 +112,43 @@ impl<T: AsFd> Async<T> {
         interest: Interest,
         f: impl FnOnce(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.try_op(interest, || f(&self.io), |_| false)
+        self.try_in(interest, false, || f(&self.io), |_| false)
     }
 
-    /// [`try_io`](Self::try_io) with a `drained` test (a short stream transfer).
+    /// A `try_*` of geode's own: `op` is one non-blocking syscall on this fd, so its
+    /// `WouldBlock` is the kernel's word; `drained` says whether a result drained the fd (a
+    /// short stream transfer).
     pub(crate) fn try_op<R>(
         &self,
         interest: Interest,
         op: impl FnOnce() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        match (interest.is_readable(), interest.is_writable()) {
-            (true, true) => self.reg.try_io(&[Dir::Read, Dir::Write], op, drained),
-            (true, false) => self.reg.try_io(&[Dir::Read], op, drained),
-            _ => self.reg.try_io(&[Dir::Write], op, drained),
-        }
+        self.try_in(interest, true, op, drained)
+    }
+
+    /// [`try_op`](Self::try_op) on the inner object, nothing drained.
+    pub(crate) fn try_own<R>(
+        &self,
+        interest: Interest,
+        op: impl FnOnce(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.try_in(interest, true, || op(&self.io), |_| false)
+    }
+
+    fn try_in<R>(
+        &self,
+        interest: Interest,
+        trusted: bool,
+        op: impl FnOnce() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        let dirs: &[Dir] = match (interest.is_readable(), interest.is_writable()) {
+            (true, true) => &[Dir::Read, Dir::Write],
+            (true, false) => &[Dir::Read],
+            _ => &[Dir::Write],
+        };
+        self.reg.try_io(dirs, trusted, op, drained)
     }
 
     /// [`read_with`](Self::read_with) with `&mut T`, for inner types whose reads need it.

@@ -57,7 +57,7 @@ macro_rules! datagram_methods {
         /// ```
         pub fn try_send(&self, buf: &[u8]) -> std::io::Result<usize> {
             self.io
-                .try_io(crate::io::Interest::WRITABLE, |s| s.send(buf))
+                .try_own(crate::io::Interest::WRITABLE, |s| s.send(buf))
         }
 
         /// Receives a queued datagram now, without waiting: tokio's `try_recv`.
@@ -80,13 +80,13 @@ macro_rules! datagram_methods {
         /// ```
         pub fn try_recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
             self.io
-                .try_io(crate::io::Interest::READABLE, |s| s.recv(buf))
+                .try_own(crate::io::Interest::READABLE, |s| s.recv(buf))
         }
 
         /// [`try_recv`](Self::try_recv), with the sender's address.
         pub fn try_recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, $addr)> {
             self.io
-                .try_io(crate::io::Interest::READABLE, |s| s.recv_from(buf))
+                .try_own(crate::io::Interest::READABLE, |s| s.recv_from(buf))
         }
 
         /// Polls a send to the connected peer, for hand-written futures (only the tasks that

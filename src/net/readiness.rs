@@ -79,10 +79,11 @@ macro_rules! readiness_methods {
         }
 
         /// Runs `f`, a non-blocking operation on this socket (a syscall on its fd, say
-        /// through `socket2` or `libc`), once, now. If it returns `WouldBlock`, the
-        /// directions in `interest` are marked not ready, so the next
-        /// [`readable`](Self::readable)/[`writable`](Self::writable) or geode operation waits
-        /// for an edge. Other results are returned as they are.
+        /// through `socket2` or `libc`), once, now. If it returns `WouldBlock` and the
+        /// kernel agrees (a zero-timeout `poll(2)`), the directions in `interest` are marked
+        /// not ready, so the next [`readable`](Self::readable)/[`writable`](Self::writable) or
+        /// geode operation waits for an edge; a `WouldBlock` the kernel contradicts clears
+        /// nothing. Other results are returned as they are.
         ///
         /// # Examples
         /// ```

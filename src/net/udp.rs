@@ -77,13 +77,13 @@ impl UdpSocket {
     /// ready); `sendto`'s errors otherwise.
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         self.io
-            .try_io(Interest::WRITABLE, |s| s.send_to(buf, target))
+            .try_own(Interest::WRITABLE, |s| s.send_to(buf, target))
     }
 
     /// Receives a queued datagram without removing it, and its sender's address, now:
     /// tokio's `try_peek_from`. `WouldBlock` if none is queued.
     pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.try_io(Interest::READABLE, |s| s.peek_from(buf))
+        self.io.try_own(Interest::READABLE, |s| s.peek_from(buf))
     }
 
     /// Polls a send to `target`, for hand-written futures.

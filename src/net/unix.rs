@@ -310,7 +310,8 @@ impl UnixDatagram {
     /// ready); `NotFound`/`ConnectionRefused` if nothing is bound at `path`.
     pub fn try_send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
-        self.io.try_io(Interest::WRITABLE, |s| s.send_to(buf, path))
+        self.io
+            .try_own(Interest::WRITABLE, |s| s.send_to(buf, path))
     }
 
     /// Polls a send to the socket at `path`, for hand-written futures.

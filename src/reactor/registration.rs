@@ -608,9 +608,16 @@ impl Registration {
     /// for an edge; a `drained` result does what it does in [`poll_io`](Self::poll_io), HUP
     /// and PRI stickiness included. Waiters in line are not touched: one that was notified
     /// tries its own syscall and requeues if this call took the data.
+    ///
+    /// `NotReady` is a promise that an edge will come, which only a real `EAGAIN` gives. A
+    /// user's closure may say `WouldBlock` without asking the kernel (or about another fd):
+    /// unless `trusted` (geode's own syscall on this fd said it), the kernel is asked first,
+    /// and a direction it calls ready keeps its readiness, so `readable()` cannot hang on
+    /// data that is already there.
     pub(crate) fn try_io<R>(
         &self,
         dirs: &[Dir],
+        trusted: bool,
         op: impl FnOnce() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
@@ -620,7 +627,9 @@ impl Registration {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 state.ensure_added()?;
                 for &dir in dirs {
-                    state.dirs[dir as usize].readiness.set(Readiness::NotReady);
+                    if trusted || !state.ready_now(dir) {
+                        state.dirs[dir as usize].readiness.set(Readiness::NotReady);
+                    }
                 }
             }
             Ok(v) if state.added.get() && drained(v) => {
