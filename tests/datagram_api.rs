@@ -41,9 +41,18 @@ macro_rules! datagram_tests {
                 geode::block_on(util::bounded(10, "try_send/try_recv", async {
                     let (a, b) = $pair;
                     let mut buf = [0; 16];
-                    assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
-                    assert_eq!(b.try_recv_from(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
-                    assert!(poll_once(pin!(b.readable())).is_pending(), "cleared by WouldBlock");
+                    assert_eq!(
+                        b.try_recv(&mut buf).unwrap_err().kind(),
+                        ErrorKind::WouldBlock
+                    );
+                    assert_eq!(
+                        b.try_recv_from(&mut buf).unwrap_err().kind(),
+                        ErrorKind::WouldBlock
+                    );
+                    assert!(
+                        poll_once(pin!(b.readable())).is_pending(),
+                        "cleared by WouldBlock"
+                    );
                     a.writable().await.unwrap();
                     assert_eq!(a.try_send(b"one").unwrap(), 3);
                     assert_eq!(a.try_send(b"two").unwrap(), 3);
@@ -53,7 +62,10 @@ macro_rules! datagram_tests {
                     assert_eq!(&buf[..3], b"one");
                     let (n, _from) = b.try_recv_from(&mut buf).unwrap();
                     assert_eq!(&buf[..n], b"two");
-                    assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+                    assert_eq!(
+                        b.try_recv(&mut buf).unwrap_err().kind(),
+                        ErrorKind::WouldBlock
+                    );
                     // The future still sees the next one.
                     a.send(b"three").await.unwrap();
                     assert_eq!(b.recv(&mut buf).await.unwrap(), 5);
@@ -89,14 +101,25 @@ fn udp_try_send_to_try_peek_from_and_their_poll_forms() {
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         let mut buf = [0; 16];
-        assert_eq!(b.try_peek_from(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!(
+            b.try_peek_from(&mut buf).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
         assert_eq!(a.try_send_to(b"peek", b_addr).unwrap(), 4);
         b.readable().await.unwrap();
         assert_eq!(b.try_peek_from(&mut buf).unwrap(), (4, a_addr));
-        assert_eq!(poll_fn(|cx| b.poll_peek_from(cx, &mut buf)).await.unwrap(), (4, a_addr));
+        assert_eq!(
+            poll_fn(|cx| b.poll_peek_from(cx, &mut buf)).await.unwrap(),
+            (4, a_addr)
+        );
         // Peeking left it queued.
         assert_eq!(b.try_recv_from(&mut buf).unwrap(), (4, a_addr));
-        assert_eq!(poll_fn(|cx| a.poll_send_to(cx, b"x", b_addr)).await.unwrap(), 1);
+        assert_eq!(
+            poll_fn(|cx| a.poll_send_to(cx, b"x", b_addr))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(b.recv_from(&mut buf).await.unwrap(), (1, a_addr));
         // A v6 target from a v4 socket: the kernel's error, not a panic.
         let v6: std::net::SocketAddr = "[::1]:9".parse().unwrap();
@@ -109,7 +132,10 @@ fn udp_try_send_to_try_peek_from_and_their_poll_forms() {
 fn a_udp_icmp_error_shows_as_ready_with_an_error_and_is_consumed() {
     geode::block_on(util::bounded(10, "icmp", async {
         // A port nobody listens on: bind one, note it, close it.
-        let dead = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let dead = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         a.connect(dead).unwrap();
         a.try_send(b"anyone?").unwrap();
@@ -118,7 +144,10 @@ fn a_udp_icmp_error_shows_as_ready_with_an_error_and_is_consumed() {
         let err = a.try_recv(&mut [0; 8]).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
         // Consumed: the socket is quiet again, readable() waits.
-        assert_eq!(a.try_recv(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!(
+            a.try_recv(&mut [0; 8]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
         assert!(poll_once(pin!(a.readable())).is_pending());
     }));
 }
@@ -138,7 +167,10 @@ fn unix_datagram_would_block_on_a_full_peer_and_errors_on_a_missing_path() {
         }
         assert!(sent > 0);
         let mut writable = pin!(a.writable());
-        assert!(poll_once(writable.as_mut()).is_pending(), "full, yet writable");
+        assert!(
+            poll_once(writable.as_mut()).is_pending(),
+            "full, yet writable"
+        );
         // The kernel calls the sender writable again once its send buffer is mostly free:
         // drain the receiver.
         let mut buf = [0; 512];
