@@ -383,3 +383,40 @@ fn a_would_block_from_try_io_makes_the_next_read_wait_for_an_edge() {
         assert_eq!(n.unwrap(), 4);
     }));
 }
+
+#[cfg(feature = "futures-io")]
+#[test]
+fn futures_io_forwards_vectored_calls() {
+    use futures_util::{AsyncReadExt, AsyncWriteExt};
+    geode::block_on(util::bounded(10, "futures-io vectored", async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let n = (&a)
+            .write_vectored(&[IoSlice::new(b"ve"), IoSlice::new(b"ctored")])
+            .await
+            .unwrap();
+        assert_eq!(n, 8);
+        let (mut x, mut y) = ([0; 2], [0; 6]);
+        let n = (&b)
+            .read_vectored(&mut [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)])
+            .await
+            .unwrap();
+        assert_eq!((n, &x, &y), (8, b"ve", b"ctored"));
+    }));
+}
+
+#[cfg(feature = "tokio-io")]
+#[test]
+fn tokio_io_forwards_vectored_writes() {
+    use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    geode::block_on(util::bounded(10, "tokio-io vectored", async {
+        let (mut a, mut b) = tcp_pair().await;
+        assert!(AsyncWrite::is_write_vectored(&a));
+        let n = AsyncWriteExt::write_vectored(&mut a, &[IoSlice::new(b"to"), IoSlice::new(b"kio")])
+            .await
+            .unwrap();
+        assert_eq!(n, 5);
+        let mut buf = [0; 5];
+        AsyncReadExt::read_exact(&mut b, &mut buf).await.unwrap();
+        assert_eq!(&buf, b"tokio");
+    }));
+}

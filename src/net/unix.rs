@@ -1,4 +1,7 @@
-//! `UnixListener`, `UnixStream` and `UnixDatagram`.
+//! Unix domain sockets (`UnixListener`, `UnixStream`, `UnixDatagram`, also at
+//! [`geode::net`](crate::net)), the peer credentials [`UCred`], and [`pipe`]s.
+
+pub mod pipe;
 
 use std::future::poll_fn;
 use std::io;

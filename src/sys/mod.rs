@@ -5,6 +5,7 @@
 //!
 //! - [`epoll`]: the epoll instance (`epoll_create1`, `epoll_ctl`, `epoll_pwait2`/`epoll_wait`).
 //! - [`eventfd`]: the doorbell that lets another thread interrupt a sleeping `epoll_wait`.
+//! - [`pipe`]: pipes and FIFOs (`pipe2`, `S_ISFIFO`, access mode, clearing `O_NONBLOCK`).
 //! - [`sockopt`]: socket options std lacks (`SO_LINGER`, `IP_TOS`, `SO_PEERCRED`).
 //! - [`fd`]: descriptor facts and flags (`O_NONBLOCK`, `fstat`, `SO_ACCEPTCONN`, `dup3`).
 //! - [`process`]: fork detection (`pthread_atfork`), `pidfd_open`.
@@ -20,6 +21,7 @@ pub(crate) mod addr;
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
+pub(crate) mod pipe;
 pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod socket;
