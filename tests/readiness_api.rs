@@ -390,16 +390,19 @@ fn futures_io_forwards_vectored_calls() {
     use futures_util::{AsyncReadExt, AsyncWriteExt};
     geode::block_on(util::bounded(10, "futures-io vectored", async {
         let (a, b) = UnixStream::pair().unwrap();
-        let n = (&a)
-            .write_vectored(&[IoSlice::new(b"ve"), IoSlice::new(b"ctored")])
-            .await
-            .unwrap();
+        // Through the traits, not the inherent methods (which win a method call).
+        let n =
+            AsyncWriteExt::write_vectored(&mut &a, &[IoSlice::new(b"ve"), IoSlice::new(b"ctored")])
+                .await
+                .unwrap();
         assert_eq!(n, 8);
         let (mut x, mut y) = ([0; 2], [0; 6]);
-        let n = (&b)
-            .read_vectored(&mut [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)])
-            .await
-            .unwrap();
+        let n = AsyncReadExt::read_vectored(
+            &mut &b,
+            &mut [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)],
+        )
+        .await
+        .unwrap();
         assert_eq!((n, &x, &y), (8, b"ve", b"ctored"));
     }));
 }

@@ -262,7 +262,8 @@ impl Sender {
         into_fd(self.io, false)
     }
 
-    fn poll_write_inner(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    /// Polls a write of `buf` (the `AsyncWrite` primitive).
+    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let io = &self.io;
         io.poll_io(Dir::Write, cx, None, || io.get_ref().write(buf), |_| false)
     }
@@ -362,7 +363,8 @@ impl Receiver {
         into_fd(self.io, false)
     }
 
-    fn poll_read_inner(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    /// Polls a read into `buf` (the `AsyncRead` primitive).
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let io = &self.io;
         io.poll_io(Dir::Read, cx, None, || io.get_ref().read(buf), |_| false)
     }
@@ -392,7 +394,7 @@ impl futures_io::AsyncWrite for Sender {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_inner(cx, buf)
+        Sender::poll_write(&self, cx, buf)
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -411,7 +413,7 @@ impl futures_io::AsyncRead for Receiver {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_inner(cx, buf)
+        Receiver::poll_read(&self, cx, buf)
     }
 }
 
@@ -422,7 +424,7 @@ impl tokio::io::AsyncWrite for Sender {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_inner(cx, buf)
+        Sender::poll_write(&self, cx, buf)
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -444,7 +446,7 @@ impl tokio::io::AsyncRead for Receiver {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let n = std::task::ready!(self.poll_read_inner(cx, buf.initialize_unfilled()))?;
+        let n = std::task::ready!(Receiver::poll_read(&self, cx, buf.initialize_unfilled()))?;
         buf.advance(n);
         Poll::Ready(Ok(()))
     }
