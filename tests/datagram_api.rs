@@ -112,6 +112,10 @@ fn udp_try_send_to_try_peek_from_and_their_poll_forms() {
             poll_fn(|cx| b.poll_peek_from(cx, &mut buf)).await.unwrap(),
             (4, a_addr)
         );
+        // The connected forms peek too.
+        b.connect(a_addr).unwrap();
+        assert_eq!(b.try_peek(&mut buf).unwrap(), 4);
+        assert_eq!(poll_fn(|cx| b.poll_peek(cx, &mut buf)).await.unwrap(), 4);
         // Peeking left it queued.
         assert_eq!(b.try_recv_from(&mut buf).unwrap(), (4, a_addr));
         assert_eq!(

@@ -86,6 +86,17 @@ impl UdpSocket {
         self.io.try_own(Interest::READABLE, |s| s.peek_from(buf))
     }
 
+    /// Receives the next datagram from the connected peer without removing it, now: tokio's
+    /// `try_peek`. `WouldBlock` if none is queued.
+    pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_own(Interest::READABLE, |s| s.peek(buf))
+    }
+
+    /// Polls a peek at the next datagram from the connected peer (its length).
+    pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        datagram::poll_op(&self.io, Dir::Read, cx, |s| s.peek(buf))
+    }
+
     /// Polls a send to `target`, for hand-written futures.
     pub fn poll_send_to(
         &self,
