@@ -29,6 +29,8 @@ macro_rules! readiness_methods {
         /// geode::block_on(async {
         #[doc = $setup]
         #[doc = concat!("b.", $send, "(b\"hi\").await?;")]
+        ///     let ready = a.ready(Interest::READABLE).await?; // waits for the data
+        ///     assert!(ready.is_readable() && !ready.is_writable()); // only what was asked
         ///     let ready = a.ready(Interest::READABLE | Interest::WRITABLE).await?;
         ///     assert!(ready.is_readable() && ready.is_writable());
         ///     assert!(!ready.is_read_closed());
