@@ -4,7 +4,7 @@
 //! One binary, several roles:
 //! - `suite [--quick] [--pin split|same|none] [--rounds N] [--only row,row] [--out FILE]`:
 //!   the orchestrator (default). Rows: pingpong, echo, syscalls, instructions, http, timers,
-//!   tasks, scaling, memory, process, executors.
+//!   tasks, blocking, scaling, memory, process, executors.
 //! - `suite server <geode|tokio|smol|epoll> <echo|http> <addr>`: a server under test (also
 //!   `geode-local` and `geode-fallback`, echo only: geode's sockets under async-executor's
 //!   `LocalExecutor`, driven by `park` or by nothing).

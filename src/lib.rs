@@ -33,6 +33,11 @@
 //! }
 //! ```
 //!
+//! Blocking work goes to a process-wide thread pool: [`spawn_blocking`] for any closure,
+//! [`fs`] for files, [`io::stdin`] and friends for the standard streams, and
+//! [`net::lookup_host`] (which `connect` uses) for host names, so none of them stops the
+//! thread's other tasks.
+//!
 //! [`block_on`] returns as soon as its future does, dropping tasks still running; [`run`] also
 //! waits for them. With the `futures-io` feature (default) the streams implement
 //! `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits, so codecs, hyper and
@@ -208,7 +213,9 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod blocking;
 pub mod executor;
+pub mod fs;
 pub mod io;
 pub mod net;
 pub mod process;
@@ -220,6 +227,7 @@ mod sys;
 mod test_wakers;
 pub mod time;
 
+pub use blocking::{BlockingHandle, spawn_blocking};
 pub use executor::{JoinError, JoinHandle, SpawnError, block_on, run, spawn, try_spawn, yield_now};
 pub use geode_macros::{main, test};
 

@@ -81,3 +81,38 @@ fn blocking_round_trips_allocate_nothing_once_registered() {
         echo.await.unwrap();
     });
 }
+
+/// Resolving an IP literal (every form `connect` and `send_to` take) allocates nothing and
+/// needs no pool hop: the first poll is ready.
+#[test]
+fn ip_literals_resolve_without_allocating() {
+    use std::future::Future;
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn count_ready<F: Future>(fut: F) -> (u64, F::Output) {
+        let mut fut = pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        ALLOCS.with(|a| a.set(0));
+        COUNTING.with(|c| c.set(true));
+        let polled = fut.as_mut().poll(&mut cx);
+        COUNTING.with(|c| c.set(false));
+        match polled {
+            Poll::Ready(out) => (ALLOCS.with(Cell::get), out),
+            Poll::Pending => panic!("an IP literal went to the pool"),
+        }
+    }
+
+    let want: SocketAddr = "127.0.0.1:80".parse().unwrap();
+    for (allocs, got) in [
+        count_ready(geode::net::lookup_host("127.0.0.1:80")),
+        count_ready(geode::net::lookup_host(("127.0.0.1", 80))),
+        count_ready(geode::net::lookup_host((Ipv4Addr::LOCALHOST, 80))),
+        count_ready(geode::net::lookup_host(want)),
+    ] {
+        let got: Vec<SocketAddr> = got.unwrap().collect();
+        assert_eq!(got, [want]);
+        assert_eq!(allocs, 0, "resolving a literal allocated");
+    }
+}

@@ -360,6 +360,12 @@ fn ctrl_c_child() -> ! {
 
 /// In a child: a dropped listener gives SIGINT its default action back.
 fn default_child() -> ! {
+    // A child inherits ignored dispositions across exec: started from a shell's background job,
+    // SIGINT is SIG_IGN here, and then there is no default action to give back. This test is
+    // about the default one, so the child (our own process) puts it in place first.
+    // SAFETY: signal() with SIG_DFL installs no handler; nothing else in this process has
+    // touched SIGINT yet.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     geode::block_on(async {
         drop(signal(SignalKind::interrupt()).unwrap());
         let mut ctrl_c = Box::pin(ctrl_c());

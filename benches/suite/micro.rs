@@ -12,6 +12,12 @@
 //!   stored in place in a `Vec`), per pending task, per idle registered TCP connection (a task
 //!   waiting on `readable()`);
 //! - `overshoot`: how late `sleep(100 µs)` wakes, p50/p99;
+//! - `blocking_rt`: N sequential round trips through the blocking pool (submit a no-op, await
+//!   it): geode's `spawn_blocking`, tokio's, smol's `blocking::unblock`;
+//! - `blocking_burst`: N rounds of 1,000 no-op jobs submitted at once, then all awaited;
+//! - `file_read`: a 64 MiB file read with `read_to_end` through geode's `fs::File`,
+//!   `tokio::fs::File` and `async_fs::File`, and with a `read` loop into a preallocated
+//!   buffer (N runs, best of each), beside `std::fs::read` (the floor) in the same process.
 //! - `proc_spawn`, `proc_read`, `signal_latency`: child processes and signals, in
 //!   `proc_sig.rs` (peers there include `std`).
 //!
@@ -201,6 +207,9 @@ pub(crate) fn main(args: &[String]) -> io::Result<()> {
         "mem_tasks" => mem_tasks(peer, n.unwrap_or(200_000)),
         "mem_conns" => mem_conns(peer, n.unwrap_or(8_000))?,
         "overshoot" => overshoot(peer, n.unwrap_or(1000)),
+        "blocking_rt" => blocking_rt(peer, n.unwrap_or(20_000)),
+        "blocking_burst" => blocking_burst(peer, n.unwrap_or(20)),
+        "file_read" => file_read(peer, n.unwrap_or(5))?,
         b => return Err(io::Error::other(format!("unknown micro bench {b}"))),
     }
     Ok(())
@@ -584,4 +593,166 @@ async fn overshoot_run<S: Future, F: Fn(Duration) -> S>(n: usize, sleep: F) -> V
         v.push(t.elapsed().saturating_sub(REQ).as_nanos() as u64);
     }
     v
+}
+
+fn blocking_rt(peer: &'static str, n: usize) {
+    let ns = match peer {
+        "geode" => run_on!(peer, async move {
+            let start = Instant::now();
+            for i in 0..n {
+                black_box(geode::spawn_blocking(move || black_box(i)).await.unwrap());
+            }
+            ns_per(start, n)
+        }),
+        "tokio" => run_on!(peer, async move {
+            let start = Instant::now();
+            for i in 0..n {
+                black_box(
+                    tokio::task::spawn_blocking(move || black_box(i))
+                        .await
+                        .unwrap(),
+                );
+            }
+            ns_per(start, n)
+        }),
+        _ => run_on!(peer, async move {
+            let start = Instant::now();
+            for i in 0..n {
+                black_box(blocking::unblock(move || black_box(i)).await);
+            }
+            ns_per(start, n)
+        }),
+    };
+    print_result(&[("ns_per_rt", ns), ("n", n as f64)]);
+}
+
+fn blocking_burst(peer: &'static str, rounds: usize) {
+    const JOBS: usize = 1000;
+    let ns = match peer {
+        "geode" => run_on!(peer, async move {
+            let start = Instant::now();
+            for _ in 0..rounds {
+                let hs: Vec<_> = (0..JOBS)
+                    .map(|i| geode::spawn_blocking(move || black_box(i)))
+                    .collect();
+                for h in hs {
+                    black_box(h.await.unwrap());
+                }
+            }
+            ns_per(start, rounds * JOBS)
+        }),
+        "tokio" => run_on!(peer, async move {
+            let start = Instant::now();
+            for _ in 0..rounds {
+                let hs: Vec<_> = (0..JOBS)
+                    .map(|i| tokio::task::spawn_blocking(move || black_box(i)))
+                    .collect();
+                for h in hs {
+                    black_box(h.await.unwrap());
+                }
+            }
+            ns_per(start, rounds * JOBS)
+        }),
+        _ => run_on!(peer, async move {
+            let start = Instant::now();
+            for _ in 0..rounds {
+                let hs: Vec<_> = (0..JOBS)
+                    .map(|i| blocking::unblock(move || black_box(i)))
+                    .collect();
+                for h in hs {
+                    black_box(h.await);
+                }
+            }
+            ns_per(start, rounds * JOBS)
+        }),
+    };
+    print_result(&[("ns_per_job", ns), ("n", (rounds * JOBS) as f64)]);
+}
+
+fn file_read(peer: &'static str, runs: usize) -> io::Result<()> {
+    const SIZE: usize = 64 << 20;
+    let path = std::env::temp_dir().join(format!("geode-bench-64m-{}", std::process::id()));
+    std::fs::write(&path, vec![0x5a; SIZE])?;
+    // The floor, in this process: best of `runs` (the page cache is warm after the write).
+    let mut floor = f64::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        assert_eq!(black_box(std::fs::read(&path)?).len(), SIZE);
+        floor = floor.min(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let p = path.clone();
+    let (best, best_loop) = match peer {
+        "geode" => run_on!(peer, async move {
+            use futures_lite::AsyncReadExt;
+            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
+            let mut into = vec![0u8; SIZE];
+            for _ in 0..runs {
+                let start = Instant::now();
+                let mut f = geode::fs::File::open(&p).await?;
+                let mut v = Vec::new();
+                f.read_to_end(&mut v).await?;
+                assert_eq!(black_box(v).len(), SIZE);
+                best = best.min(start.elapsed().as_secs_f64() * 1e3);
+                let start = Instant::now();
+                let mut f = geode::fs::File::open(&p).await?;
+                let mut at = 0;
+                while at < SIZE {
+                    at += f.read(&mut into[at..]).await?;
+                }
+                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok::<(f64, f64), io::Error>((best, best_loop))
+        })?,
+        "tokio" => run_on!(peer, async move {
+            use tokio::io::AsyncReadExt;
+            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
+            let mut into = vec![0u8; SIZE];
+            for _ in 0..runs {
+                let start = Instant::now();
+                let mut f = tokio::fs::File::open(&p).await?;
+                let mut v = Vec::new();
+                f.read_to_end(&mut v).await?;
+                assert_eq!(black_box(v).len(), SIZE);
+                best = best.min(start.elapsed().as_secs_f64() * 1e3);
+                let start = Instant::now();
+                let mut f = tokio::fs::File::open(&p).await?;
+                let mut at = 0;
+                while at < SIZE {
+                    at += f.read(&mut into[at..]).await?;
+                }
+                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok::<(f64, f64), io::Error>((best, best_loop))
+        })?,
+        _ => run_on!(peer, async move {
+            use futures_lite::AsyncReadExt;
+            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
+            let mut into = vec![0u8; SIZE];
+            for _ in 0..runs {
+                let start = Instant::now();
+                let mut f = async_fs::File::open(&p).await?;
+                let mut v = Vec::new();
+                f.read_to_end(&mut v).await?;
+                assert_eq!(black_box(v).len(), SIZE);
+                best = best.min(start.elapsed().as_secs_f64() * 1e3);
+                let start = Instant::now();
+                let mut f = async_fs::File::open(&p).await?;
+                let mut at = 0;
+                while at < SIZE {
+                    at += f.read(&mut into[at..]).await?;
+                }
+                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok::<(f64, f64), io::Error>((best, best_loop))
+        })?,
+    };
+    std::fs::remove_file(&path)?;
+    print_result(&[
+        ("read_ms", best),
+        ("loop_ms", best_loop),
+        ("std_read_ms", floor),
+        ("vs_floor", best / floor),
+        ("loop_vs_floor", best_loop / floor),
+    ]);
+    Ok(())
 }

@@ -14,7 +14,7 @@ use crate::common::{min_med_max, parse_result};
 
 const NET_PEERS: [&str; 4] = ["geode", "tokio", "smol", "epoll"];
 const MICRO_PEERS: [&str; 3] = crate::micro::PEERS;
-const ALL_ROWS: [&str; 11] = [
+const ALL_ROWS: [&str; 12] = [
     "pingpong",
     "echo",
     "syscalls",
@@ -22,6 +22,7 @@ const ALL_ROWS: [&str; 11] = [
     "http",
     "timers",
     "tasks",
+    "blocking",
     "scaling",
     "memory",
     "process",
@@ -487,6 +488,9 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     }
     if want("tasks") {
         emit("tasks", row_tasks(&cfg), &mut report);
+    }
+    if want("blocking") {
+        emit("blocking", row_blocking(&cfg), &mut report);
     }
     if want("scaling") {
         emit("scaling", row_scaling(&cfg), &mut report);
@@ -985,6 +989,51 @@ fn row_tasks(cfg: &Cfg) -> Table {
         "spawn+join: 1,000,000 trivial tasks spawned from the main future and joined, 1,000 \
          at a time. Ping-pong: 1,000,000 round trips between two spawned tasks over a flag + \
          `Rc<RefCell<Option<Waker>>>` channel (tokio: `LocalSet` + `spawn_local`)."
+            .into(),
+    );
+    t
+}
+
+fn row_blocking(cfg: &Cfg) -> Table {
+    let mut t = Table::new(
+        "blocking pool and files",
+        &MICRO_PEERS,
+        &[
+            ("round trip ns", false),
+            ("1,000 at once ns/job", false),
+            ("64 MiB read_to_end ms", false),
+            ("read loop ms", false),
+            ("std::fs::read ms", false),
+            ("loop / std", false),
+        ],
+    );
+    for round in 0..cfg.rounds {
+        for peer in MICRO_PEERS {
+            progress("blocking", round, peer);
+            if let Some(r) = micro(cfg, peer, "blocking_rt") {
+                t.push(0, peer, r["ns_per_rt"]);
+            }
+            if let Some(r) = micro(cfg, peer, "blocking_burst") {
+                t.push(1, peer, r["ns_per_job"]);
+            }
+            if let Some(r) = micro(cfg, peer, "file_read") {
+                t.push(2, peer, r["read_ms"]);
+                t.push(3, peer, r["loop_ms"]);
+                t.push(4, peer, r["std_read_ms"]);
+                t.push(5, peer, r["loop_vs_floor"]);
+            }
+        }
+    }
+    t.notes.push(
+        "Round trip: 20,000 no-op jobs submitted and awaited one at a time (geode \
+         `spawn_blocking`, tokio `task::spawn_blocking`, smol `blocking::unblock`). 1,000 at \
+         once: 20 rounds of 1,000 no-op jobs submitted together, then awaited. 64 MiB read: \
+         `File::open` + `read_to_end` of a page-cached file (geode `fs::File`, \
+         `tokio::fs::File`, `async_fs::File`; geode and smol through futures-lite's \
+         `read_to_end`, which zero-fills each growth of the `Vec` and costs some 2x \
+         `std::fs::read` by itself on a plain std file; tokio's does not), and a `read` loop \
+         into a preallocated 64 MiB buffer (the runtimes' own cost), best of 5 each, beside \
+         `std::fs::read` of the same file in the same process (the floor)."
             .into(),
     );
     t

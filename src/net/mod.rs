@@ -11,6 +11,11 @@
 //! one `read`, one `write` and one `epoll_wait`. (Once the peer has hung up, or sent urgent
 //! data, a short read no longer proves anything and the next read tries the syscall.)
 //!
+//! Host names never block the thread: [`TcpStream::connect`] and [`UdpSocket::send_to`] take
+//! geode's [`ToSocketAddrs`], which parses IP literals at once and resolves names with
+//! `getaddrinfo` on the blocking pool ([`lookup_host`]). `bind` and `UdpSocket::connect` are
+//! not async and take std's `ToSocketAddrs` (a name there is resolved on the calling thread).
+//!
 //! ```
 //! use geode::net::{TcpListener, TcpStream};
 //!
@@ -35,6 +40,7 @@
 //! ```
 
 mod accept;
+mod addrs;
 mod datagram;
 mod readiness;
 mod stream;
@@ -44,15 +50,16 @@ mod udp;
 pub mod unix;
 
 pub use accept::{Incoming, UnixIncoming};
+pub use addrs::{SocketAddrs, ToSocketAddrs, lookup_host};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// Runs `f` on each address `addrs` yields, in order, until one succeeds; else the last error.
-fn each_addr<A: ToSocketAddrs, T>(
+fn each_addr<A: std::net::ToSocketAddrs, T>(
     addrs: A,
     mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {

@@ -197,6 +197,9 @@ impl TcpStream {
 
     /// Connects to the first of `addrs` that accepts, trying each in order.
     ///
+    /// An IP literal is used at once; a host name is resolved on the blocking pool (see
+    /// [`ToSocketAddrs`](super::ToSocketAddrs)), so a slow resolver does not stop the thread.
+    ///
     /// The connect is non-blocking: the thread keeps running other tasks while the handshake
     /// goes on. A connect that is never answered waits until the kernel gives up (put it under
     /// [`timeout`](crate::time::timeout) to bound it).
@@ -204,9 +207,9 @@ impl TcpStream {
     /// # Errors
     /// The last address's error, e.g. `ConnectionRefused`, or `InvalidInput` if `addrs` yields
     /// no address.
-    pub async fn connect(addrs: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    pub async fn connect(addrs: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        for addr in addrs.to_socket_addrs()? {
+        for addr in super::addrs::resolve(&addrs).await? {
             match TcpStream::connect_addr(addr).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),

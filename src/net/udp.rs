@@ -51,10 +51,15 @@ impl UdpSocket {
         self.io.get_ref().connect(addrs)
     }
 
-    /// Sends a datagram to `target` (its first address).
-    pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let addr = target
-            .to_socket_addrs()?
+    /// Sends a datagram to `target` (its first address). An IP literal is used at once; a
+    /// host name is resolved on the blocking pool (see [`ToSocketAddrs`](super::ToSocketAddrs)).
+    pub async fn send_to(
+        &self,
+        buf: &[u8],
+        target: impl super::ToSocketAddrs,
+    ) -> io::Result<usize> {
+        let addr = super::addrs::resolve(&target)
+            .await?
             .next()
             .ok_or_else(super::no_addresses)?;
         self.io.write_with(|s| s.send_to(buf, addr)).await

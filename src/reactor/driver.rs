@@ -62,19 +62,7 @@ impl Reactor {
         // 3. Wait and dispatch.
         let doorbell = self.wait_and_dispatch(wait, wakes)?;
         if doorbell || unparked {
-            if let Some(unpark) = &self.unpark {
-                if let Some(efd) = unpark.eventfd() {
-                    // Drain, *then* clear: an unpark in between is absorbed by this return.
-                    let _ = efd.drain();
-                }
-                unpark.clear();
-                // Timers other threads reset or dropped: only a turn that was unparked looks.
-                for key in unpark.remote().take() {
-                    if let Some(waker) = self.timers.cancel(key) {
-                        wakes.push(waker);
-                    }
-                }
-            }
+            self.after_unpark(wakes);
         }
         if let Some(deadline) = jump {
             if wakes.is_empty() && !doorbell {
@@ -90,6 +78,26 @@ impl Reactor {
         }
         self.stats.wakeups += wakes.len() as u64;
         Ok(())
+    }
+
+    /// A turn that was unparked: drains the doorbell, then cancels the timers other threads
+    /// reset or dropped (only such a turn looks) and collects their wakers. Out of line: a
+    /// round trip on one thread never rings the doorbell.
+    #[inline(never)]
+    fn after_unpark(&mut self, wakes: &mut Vec<Waker>) {
+        let Some(unpark) = &self.unpark else {
+            return;
+        };
+        if let Some(efd) = unpark.eventfd() {
+            // Drain, *then* clear: an unpark in between is absorbed by this return.
+            let _ = efd.drain();
+        }
+        unpark.clear();
+        for key in unpark.remote().take() {
+            if let Some(waker) = self.timers.cancel(key) {
+                wakes.push(waker);
+            }
+        }
     }
 
     /// One `epoll_wait`; routes the events to waiters. `true` if the doorbell rang. The caller

@@ -53,6 +53,54 @@ pub(crate) fn forked_since(stamp: &ForkStamp) -> bool {
     }
 }
 
+/// A value made once per process *and once again in every fork child*, reached without a lock.
+///
+/// A child must not use a copy of a value whose threads did not survive the fork (the blocking
+/// pool's counters), nor take a lock another parent thread may have held at that instant. So
+/// each fork generation gets its own value, leaked (it lives until exit, like a `static`); the
+/// inherited one is left as it was.
+pub(crate) struct ForkLocal<T> {
+    ptr: std::sync::atomic::AtomicPtr<(ForkStamp, T)>,
+}
+
+impl<T: Sync + 'static> ForkLocal<T> {
+    pub(crate) const fn new() -> ForkLocal<T> {
+        ForkLocal {
+            ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// This process's value, made with `init` on first use (first use in this fork child).
+    pub(crate) fn get(&self, init: impl FnOnce() -> T) -> &'static T {
+        let seen = self.ptr.load(Ordering::Acquire);
+        // SAFETY: the pointer is null or comes from `Box::leak` below, and a leaked box is
+        // never freed or written again, so a shared `'static` reference to it is valid. The
+        // Acquire load pairs with the AcqRel exchange that published it.
+        if let Some((stamp, value)) = unsafe { seen.as_ref() } {
+            if !forked_since(stamp) {
+                return value;
+            }
+        }
+        let fresh: &'static mut (ForkStamp, T) = Box::leak(Box::new((fork_stamp(), init())));
+        let fresh_ptr: *mut (ForkStamp, T) = fresh;
+        match self
+            .ptr
+            .compare_exchange(seen, fresh_ptr, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // SAFETY: as above: `fresh_ptr` is a leaked box, now published and never freed.
+            Ok(_) => unsafe { &(*fresh_ptr).1 },
+            Err(theirs) => {
+                // Another thread published one first. Ours was never shared: free it.
+                // SAFETY: `fresh_ptr` came from `Box::leak` above and nobody else has seen it.
+                drop(unsafe { Box::from_raw(fresh_ptr) });
+                // SAFETY: `theirs` is non-null (it differs from `seen`, and only leaked boxes
+                // are ever stored) and points at a leaked box, as above.
+                unsafe { &(*theirs).1 }
+            }
+        }
+    }
+}
+
 /// `pidfd_open(pid, 0)` (Linux 5.3+): an fd that becomes readable when the process exits.
 /// Flags 0 (not `PIDFD_NONBLOCK`, 5.10+) keep 5.3 working; geode never reads from it. The fd
 /// is close-on-exec. A kernel without the call gives `ENOSYS` (seccomp filters may say `EPERM`).

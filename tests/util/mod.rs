@@ -251,6 +251,61 @@ pub fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStrea
     (listener, fillers)
 }
 
+/// This test binary again, to run only the `#[ignore]`d test `name` in a child process (for
+/// process-wide settings: environment variables, fork, namespaces).
+pub fn child_test_command(name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        name,
+        "--nocapture",
+        "--ignored",
+        "--test-threads=1",
+    ]);
+    cmd
+}
+
+/// Runs `cmd` (from [`child_test_command`], perhaps wrapped), killing it after `secs` seconds;
+/// fails unless the child test ran and passed. Returns its stdout.
+pub fn run_child_test(mut cmd: std::process::Command, name: &str, secs: u64) -> String {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the child test process");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(out) => out.expect("wait for the child test process"),
+        Err(_) => {
+            // SAFETY: kill has no memory preconditions; pid is our own child, not yet reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("child test {name} did not finish within {secs} s");
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "child test {name} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains(&format!("test {name} ..."))
+            && stdout.contains("test result: ok. 1 passed"),
+        "child did not run {name}:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// Whether this process is a child started by [`run_child_test`] for a test (set in its env).
+pub fn in_child() -> bool {
+    std::env::var_os("GEODE_TEST_CHILD").is_some()
+}
+
 /// Whether this process runs under valgrind (its preload library is in `LD_PRELOAD`). Valgrind
 /// serialises threads through one lock, handing it over with futex waits: every hand-over is a
 /// voluntary context switch, so counts of those mean nothing there.
