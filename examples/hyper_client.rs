@@ -1,22 +1,18 @@
 //! hyper 1.x fetching over HTTP/1.1 on geode.
 //!
-//! Run: `cargo run --example hyper_client [url]` (default `http://127.0.0.1:3000/`, where
-//! `cargo run --example hyper_server` listens). Prints the status line and the body.
-
-#[allow(dead_code)] // the client needs no timer nor executor; the server uses them
-pub(crate) mod hyper_support;
+//! Run: `cargo run --features hyper --example hyper_client [url]` (default `http://127.0.0.1:3000/`, where
+//! `cargo run --features hyper --example hyper_server` listens). Prints the status line and the body.
 
 use std::error::Error;
 use std::time::Duration;
 
+use geode::hyper::GeodeIo;
 use geode::net::TcpStream;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{HOST, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
-
-use hyper_support::GeodeIo;
 
 /// Any error of the client: I/O, hyper's, a bad URL.
 pub(crate) type BoxError = Box<dyn Error + Send + Sync>;

@@ -1,7 +1,7 @@
 //! hyper 1.x serving HTTP/1.1 on geode, one thread, one task per connection.
 //!
-//! Run: `cargo run --example hyper_server [addr]` (default `127.0.0.1:3000`), then
-//! `cargo run --example hyper_client` or `curl http://127.0.0.1:3000/`.
+//! Run: `cargo run --features hyper --example hyper_server [addr]` (default `127.0.0.1:3000`), then
+//! `cargo run --features hyper --example hyper_client` or `curl http://127.0.0.1:3000/`.
 //!
 //! - `GET /` answers `Hello from hyper on geode!`;
 //! - `POST /echo` answers with the request's body;
@@ -11,14 +11,14 @@
 //! connection, kept in an `Rc<Cell<u64>>`. Nothing here needs `Send`: the connection, its
 //! service and its state never leave the thread.
 
-pub(crate) mod hyper_support;
-
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures_io::{AsyncRead, AsyncWrite};
+use geode::hyper::{GeodeExecutor, GeodeIo, GeodeTimer};
 use geode::net::TcpListener;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -26,8 +26,6 @@ use hyper::rt::Executor;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-
-use hyper_support::{GeodeExecutor, GeodeIo, GeodeStream, GeodeTimer};
 
 /// The body of `GET /`.
 pub(crate) const HELLO: &str = "Hello from hyper on geode!\n";
@@ -55,8 +53,9 @@ async fn handle(
     Ok(response.unwrap_or_else(|_| unreachable!("static status and headers are valid")))
 }
 
-/// Serves HTTP/1.1 on one connection (keep-alive included) until the client closes it.
-pub(crate) async fn serve_connection<S: GeodeStream + 'static>(
+/// Serves HTTP/1.1 on one connection (keep-alive included) until the client closes it: any
+/// futures-io stream, a geode `TcpStream` or `UnixStream`, or a TLS stream over one.
+pub(crate) async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + 'static>(
     stream: S,
 ) -> Result<(), hyper::Error> {
     let served = Rc::new(Cell::new(0));

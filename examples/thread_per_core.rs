@@ -1,6 +1,7 @@
-//! Thread per core: N threads, each with its own `block_on` and its own clone of one listening
-//! socket. The listener is registered with `EPOLLEXCLUSIVE` in every thread's reactor, so each
-//! connection wakes one idle thread instead of all of them.
+//! Thread per core: `geode::runtime::thread_per_core` starts N threads, each pinned to a CPU
+//! with its own runtime and its own clone of one listening socket. The listener is registered
+//! with `EPOLLEXCLUSIVE` in every thread's reactor, so each connection wakes one idle thread
+//! instead of all of them.
 //!
 //! Run: `cargo run --example thread_per_core [threads] [connections]`. A client on the main
 //! thread makes `connections` connections, one at a time, each once every server thread is
@@ -10,7 +11,6 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -39,9 +39,11 @@ fn voluntary_switches() -> u64 {
         .unwrap_or(0)
 }
 
-fn server_thread(
-    listener: std::net::TcpListener,
-    stop: Arc<AtomicBool>,
+/// One core's server: accepts on its clone of the listener until told to stop.
+async fn serve(
+    core: usize,
+    listener: io::Result<std::net::TcpListener>,
+    stop: &AtomicBool,
     tid: mpsc::Sender<String>,
 ) -> io::Result<ThreadReport> {
     // "/proc/thread-self" links to "<pid>/task/<tid>": tell the client where to watch us.
@@ -50,26 +52,28 @@ fn server_thread(
             .display()
             .to_string(),
     );
-    geode::block_on(async move {
-        let listener = geode::net::TcpListener::from_std(listener)?;
-        let before = geode::reactor::stats();
-        let switches = voluntary_switches();
-        let mut accepted = 0;
-        loop {
-            let (stream, _) = listener.accept().await?;
-            if stop.load(Ordering::Acquire) {
-                break;
-            }
-            accepted += 1;
-            // A fresh socket's send buffer is empty: this write never waits.
-            stream.write_all(b"!").await?;
+    drop(tid);
+    if let Some(Err(e)) = geode::runtime::core_affinity() {
+        eprintln!("core {core}: not pinned ({e}); running unpinned");
+    }
+    let listener = geode::net::TcpListener::from_std(listener?)?;
+    let before = geode::reactor::stats();
+    let switches = voluntary_switches();
+    let mut accepted = 0;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        if stop.load(Ordering::Acquire) {
+            break;
         }
-        let after = geode::reactor::stats();
-        Ok(ThreadReport {
-            accepted,
-            epoll_wait_calls: after.epoll_wait_calls - before.epoll_wait_calls,
-            woken: voluntary_switches() - switches,
-        })
+        accepted += 1;
+        // A fresh socket's send buffer is empty: this write never waits.
+        stream.write_all(b"!").await?;
+    }
+    let after = geode::reactor::stats();
+    Ok(ThreadReport {
+        accepted,
+        epoll_wait_calls: after.epoll_wait_calls - before.epoll_wait_calls,
+        woken: voluntary_switches() - switches,
     })
 }
 
@@ -97,20 +101,52 @@ const EPOLL_WAIT: i64 = libc::SYS_epoll_wait;
 #[cfg(not(target_arch = "x86_64"))]
 const EPOLL_WAIT: i64 = -1;
 
-/// Starts `threads` servers on one loopback listener, makes `connections` sequential
-/// connections (each once all servers are idle), stops the servers, and returns what each did.
+/// Starts `threads` servers on one loopback listener (`geode::runtime::thread_per_core`),
+/// makes `connections` sequential connections (each once all servers are idle), stops the
+/// servers, and returns what each did.
 pub(crate) fn run(threads: usize, connections: usize) -> io::Result<Vec<ThreadReport>> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr: SocketAddr = listener.local_addr()?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = AtomicBool::new(false);
+    let servers_done = AtomicBool::new(false);
     let (tid_tx, tid_rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    for _ in 0..threads {
-        let (clone, stop, tid) = (listener.try_clone()?, stop.clone(), tid_tx.clone());
-        handles.push(std::thread::spawn(move || server_thread(clone, stop, tid)));
-    }
-    drop(listener);
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            let made = client(addr, threads, connections, tid_rx);
+            // Each stopping server takes one connection and returns; keep connecting until
+            // all have (also after a failure, so that the servers end and the error shows).
+            stop.store(true, Ordering::Release);
+            while !servers_done.load(Ordering::Acquire) {
+                let _ = TcpStream::connect(addr);
+                std::thread::yield_now();
+            }
+            made
+        });
+        let reports = geode::runtime::thread_per_core(threads, |core| {
+            serve(core, listener.try_clone(), &stop, tid_tx.clone())
+        });
+        servers_done.store(true, Ordering::Release);
+        let made = client
+            .join()
+            .map_err(|_| io::Error::other("the client thread panicked"))?;
+        made?;
+        reports?.into_iter().collect()
+    })
+}
+
+/// Makes `connections` connections one at a time, each once every server thread is idle.
+fn client(
+    addr: SocketAddr,
+    threads: usize,
+    connections: usize,
+    tid_rx: mpsc::Receiver<String>,
+) -> io::Result<()> {
     let tasks: Vec<String> = tid_rx.iter().take(threads).collect();
+    if tasks.len() < threads {
+        return Err(io::Error::other(
+            "a server thread ended before it started serving",
+        ));
+    }
     for i in 0..connections {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !all_idle(&tasks) {
@@ -126,20 +162,7 @@ pub(crate) fn run(threads: usize, connections: usize) -> io::Result<Vec<ThreadRe
         let mut byte = [0u8; 1];
         s.read_exact(&mut byte)?;
     }
-    // Each stopping thread takes one connection and exits; keep connecting until all have.
-    stop.store(true, Ordering::Release);
-    let mut reports = Vec::new();
-    for h in handles {
-        while !h.is_finished() {
-            let _ = TcpStream::connect(addr);
-            std::thread::yield_now();
-        }
-        reports.push(
-            h.join()
-                .map_err(|_| io::Error::other("server thread panicked"))??,
-        );
-    }
-    Ok(reports)
+    Ok(())
 }
 
 #[allow(dead_code)] // unused where tests/thread_per_core.rs includes this file

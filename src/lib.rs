@@ -39,10 +39,12 @@
 //! thread's other tasks.
 //!
 //! [`block_on`] returns as soon as its future does, dropping tasks still running; [`run`] also
-//! waits for them. With the `futures-io` feature (default) the streams implement
-//! `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits, so codecs, hyper and
-//! the rest of the ecosystem work on them (see `examples/hyper_server.rs` and
-//! `docs/FROM_TOKIO.md`).
+//! waits for them. A [`runtime::Runtime`] keeps its tasks from one `block_on` to the next until
+//! it is dropped, and takes settings from a [`runtime::Builder`];
+//! [`runtime::thread_per_core`] runs one on each CPU. With the `futures-io` feature (default)
+//! the streams implement `futures_io::AsyncRead`/`AsyncWrite`, with `tokio-io` tokio's traits,
+//! so codecs, TLS, WebSocket and the rest of the ecosystem work on them (`docs/FROM_TOKIO.md`);
+//! with `hyper`, `geode::hyper` has the adapters hyper 1.x needs (a server in ten lines there).
 //!
 //! ## 2. Your own executor
 //!
@@ -216,10 +218,13 @@
 pub mod blocking;
 pub mod executor;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod io;
 pub mod net;
 pub mod process;
 pub mod reactor;
+pub mod runtime;
 pub mod signal;
 mod slab;
 mod sys;

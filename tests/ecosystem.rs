@@ -1,5 +1,6 @@
 //! geode's streams in the I/O ecosystems: tokio's traits (the `tokio-io` feature) under
-//! `tokio_util::codec`, and `futures-io`'s under `futures_util::io`.
+//! `tokio_util::codec`, `futures-io`'s under `futures_util::io` and async-compression; and
+//! runtime-agnostic channels (flume, async-channel, futures-channel) on geode's executor.
 
 #![allow(unused_imports)] // with neither feature on, nothing here is compiled
 
@@ -244,6 +245,203 @@ mod futures_io {
             let mut lines = BufReader::new(&server).lines();
             drop(client);
             assert!(lines.next().await.is_none(), "EOF once the client is gone");
+            Ok(())
+        }))
+    }
+}
+
+/// Runtime-agnostic channels between geode tasks, and from other threads (their wakes come
+/// through geode's injection queue and doorbell).
+mod channels {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use geode::time::{Instant, timeout};
+
+    /// Values a std thread sends; the receiving task parks whenever it has caught up.
+    const FROM_THREAD: u32 = 1000;
+
+    #[test]
+    fn flume_between_tasks_and_threads() {
+        geode::block_on(bounded("flume", async {
+            // Between tasks, bounded: the producer waits for room.
+            let (tx, rx) = flume::bounded::<u32>(2);
+            let producer = geode::spawn(async move {
+                for i in 0..100 {
+                    tx.send_async(i).await.expect("the receiver is alive");
+                }
+            });
+            let got: Vec<u32> = rx.stream().collect().await;
+            assert_eq!(got, (0..100).collect::<Vec<_>>());
+            producer.await.expect("producer");
+
+            // From another thread, into a task that parks whenever it has caught up.
+            let (tx, rx) = flume::unbounded::<u32>();
+            let thread = std::thread::spawn(move || {
+                for i in 0..FROM_THREAD {
+                    tx.send(i).expect("the receiver is alive");
+                }
+            });
+            let mut sum = 0;
+            while let Ok(i) = rx.recv_async().await {
+                sum += u64::from(i);
+            }
+            assert_eq!(sum, u64::from(FROM_THREAD) * u64::from(FROM_THREAD - 1) / 2);
+            thread.join().expect("sender thread");
+        }));
+    }
+
+    #[test]
+    fn flume_recv_under_a_geode_timeout_on_virtual_time() {
+        geode::block_on(async {
+            geode::time::pause();
+            let (_tx, rx) = flume::unbounded::<()>();
+            let start = Instant::now();
+            assert!(
+                timeout(Duration::from_secs(30), rx.recv_async())
+                    .await
+                    .is_err()
+            );
+            assert_eq!(start.elapsed(), Duration::from_secs(30));
+        });
+    }
+
+    #[test]
+    fn async_channel_between_tasks_and_threads() {
+        geode::block_on(bounded("async-channel", async {
+            let (tx, rx) = async_channel::bounded::<String>(1);
+            let workers: Vec<_> = (0..4)
+                .map(|w| {
+                    let tx = tx.clone();
+                    geode::spawn(async move {
+                        for i in 0..25 {
+                            tx.send(format!("{w}:{i}")).await.expect("open");
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let mut got = Vec::new();
+            while let Ok(msg) = rx.recv().await {
+                got.push(msg);
+            }
+            assert_eq!(got.len(), 100);
+            for w in workers {
+                w.await.expect("worker");
+            }
+
+            let (tx, rx) = async_channel::unbounded::<u32>();
+            let thread = std::thread::spawn(move || {
+                for i in 0..FROM_THREAD {
+                    tx.send_blocking(i).expect("open");
+                }
+            });
+            let got: Vec<u32> = rx.collect().await;
+            assert_eq!(got, (0..FROM_THREAD).collect::<Vec<_>>());
+            thread.join().expect("sender thread");
+
+            // A closed channel fails sends with the value handed back.
+            let (tx, rx) = async_channel::bounded::<u8>(1);
+            rx.close();
+            assert_eq!(tx.send(7).await.expect_err("closed").into_inner(), 7);
+        }));
+    }
+
+    #[test]
+    fn futures_mpsc_and_oneshot() {
+        geode::block_on(bounded("futures channels", async {
+            let (mut tx, rx) = futures_channel::mpsc::channel::<u32>(1);
+            let producer = geode::spawn(async move {
+                for i in 0..100 {
+                    tx.send(i).await.expect("open");
+                }
+            });
+            let got: Vec<u32> = rx.collect().await;
+            assert_eq!(got, (0..100).collect::<Vec<_>>());
+            producer.await.expect("producer");
+
+            let (tx, rx) = futures_channel::oneshot::channel::<&str>();
+            let thread = std::thread::spawn(move || {
+                tx.send("from a thread").expect("the receiver is alive");
+            });
+            assert_eq!(rx.await, Ok("from a thread"));
+            thread.join().expect("sender thread");
+
+            let (tx, rx) = futures_channel::oneshot::channel::<()>();
+            drop(tx);
+            assert!(rx.await.is_err(), "a dropped sender cancels the receiver");
+        }));
+    }
+}
+
+/// async-compression's futures-io adapters over geode sockets.
+#[cfg(feature = "futures-io")]
+mod compression {
+    use super::*;
+    use async_compression::futures::bufread::GzipDecoder;
+    use async_compression::futures::write::GzipEncoder;
+    use futures_util::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+    use geode::net::{TcpListener, TcpStream, UnixStream};
+
+    #[test]
+    fn gzip_through_a_tcp_connection() -> io::Result<()> {
+        geode::block_on(bounded("gzip", async {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let data = pattern(4 << 20);
+            let expected = data.clone();
+            let sender = geode::spawn(async move {
+                let stream = TcpStream::connect(addr).await?;
+                let mut gzip = GzipEncoder::new(stream);
+                for chunk in data.chunks(100_000) {
+                    gzip.write_all(chunk).await?;
+                }
+                // Writes the gzip trailer, then shuts the socket's write half.
+                gzip.close().await?;
+                Ok::<_, io::Error>(())
+            });
+            let (stream, _) = listener.accept().await?;
+            // The compressed bytes first: the pattern must really have been compressed.
+            let mut compressed = Vec::new();
+            BufReader::new(stream).read_to_end(&mut compressed).await?;
+            let mut back = Vec::new();
+            GzipDecoder::new(&compressed[..])
+                .read_to_end(&mut back)
+                .await?;
+            sender.await.expect("sender")?;
+            assert!(back == expected, "the decompressed data differs");
+            assert!(
+                compressed.len() < expected.len() / 10,
+                "{}",
+                compressed.len()
+            );
+            Ok(())
+        }))
+    }
+
+    #[test]
+    fn gzip_decoder_reads_a_unix_stream_and_rejects_garbage() -> io::Result<()> {
+        geode::block_on(bounded("gzip errors", async {
+            let (a, b) = UnixStream::pair()?;
+            let writer = geode::spawn(async move {
+                let mut gzip = GzipEncoder::new(a);
+                gzip.write_all(b"geode").await?;
+                gzip.close().await
+            });
+            let mut out = String::new();
+            GzipDecoder::new(BufReader::new(b))
+                .read_to_string(&mut out)
+                .await?;
+            assert_eq!(out, "geode");
+            writer.await.expect("writer")?;
+
+            let (a, b) = UnixStream::pair()?;
+            a.write_all(b"this is not gzip at all").await?;
+            drop(a);
+            let err = GzipDecoder::new(BufReader::new(b))
+                .read_to_end(&mut Vec::new())
+                .await
+                .expect_err("garbage is not gzip");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
             Ok(())
         }))
     }

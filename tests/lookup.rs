@@ -282,7 +282,13 @@ fn child_lookups_pending_while_an_interval_ticks() {
     println!(
         "lateness of a 1 ms interval beside {LOOKUPS} pending lookups ({queries} queries seen): p99 {p99:?}, max {max:?}"
     );
-    // The goal is p99 <= 2 ms; on a loaded 2-core CI machine assert a wide margin
-    // (a blocked thread would be late by the resolver's 30 s timeout, not by milliseconds).
-    assert!(p99 <= Duration::from_millis(25), "p99 lateness {p99:?}");
+    // The goal is p99 <= 2 ms, met on an idle machine (docs/BENCHMARKS.md); a test
+    // cannot assert it: on a loaded 2-core CI machine a 1 ms tick is late by tens of ms with
+    // no lookup at all (measured: 31 ms at load average 10). What it asserts is the property
+    // that matters, with a margin no scheduler eats: a thread blocked in the resolver would be
+    // late by its 30 s timeout, so every tick must come within 2 s.
+    assert!(
+        max <= Duration::from_secs(2),
+        "max lateness {max:?} (p99 {p99:?})"
+    );
 }

@@ -14,12 +14,16 @@ use crate::common::{min_med_max, parse_result};
 
 const NET_PEERS: [&str; 4] = ["geode", "tokio", "smol", "epoll"];
 const MICRO_PEERS: [&str; 3] = crate::micro::PEERS;
-const ALL_ROWS: [&str; 12] = [
+/// The threads row: geode on 1 and 2 `thread_per_core` threads, tokio's multi-thread runtime
+/// with 1 and 2 workers.
+const THREAD_PEERS: [&str; 4] = ["geode-tpc1", "geode-tpc2", "tokio-mt1", "tokio-mt2"];
+const ALL_ROWS: [&str; 13] = [
     "pingpong",
     "echo",
     "syscalls",
     "instructions",
     "http",
+    "threads",
     "timers",
     "tasks",
     "blocking",
@@ -47,6 +51,10 @@ enum Pin {
 enum Side {
     Server,
     Client,
+    /// On this CPU whatever `--pin` says (unless taskset is missing).
+    Cpu(&'static str),
+    /// On any CPU whatever `--pin` says.
+    Anywhere,
 }
 
 enum Wrap<'a> {
@@ -198,7 +206,8 @@ impl Cfg {
     fn command(&self, side: Side, wrap: &Wrap<'_>, program: &Path, args: &[&str]) -> Command {
         let mut argv: Vec<String> = Vec::new();
         let core = match (self.pin, side) {
-            (Pin::None, _) => None,
+            (Pin::None, _) | (_, Side::Anywhere) => None,
+            (_, Side::Cpu(cpu)) => Some(cpu),
             (Pin::Split, Side::Client) => Some("0"),
             _ => Some("1"),
         };
@@ -291,13 +300,23 @@ struct Server {
 
 impl Server {
     fn start(cfg: &Cfg, peer: &str, workload: &str, wrap: Wrap<'_>) -> Option<Server> {
+        Server::start_on(cfg, Side::Server, peer, workload, wrap)
+    }
+
+    fn start_on(
+        cfg: &Cfg,
+        side: Side,
+        peer: &str,
+        workload: &str,
+        wrap: Wrap<'_>,
+    ) -> Option<Server> {
         let example = peer == "geode" && workload == "http" && cfg.http_hello.is_some();
         let mut cmd = if example {
             let bin = cfg.http_hello.as_ref()?;
-            cfg.command(Side::Server, &wrap, bin, &["127.0.0.1:0"])
+            cfg.command(side, &wrap, bin, &["127.0.0.1:0"])
         } else {
             cfg.command(
-                Side::Server,
+                side,
                 &wrap,
                 &cfg.exe,
                 &["server", peer, workload, "127.0.0.1:0"],
@@ -477,6 +496,15 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
             emit("http", row_http(&cfg), &mut report);
         } else {
             let s = "### http: skipped, `wrk` is not installed\n".to_string();
+            println!("{s}");
+            report.push_str(&s);
+        }
+    }
+    if want("threads") {
+        if have("wrk") {
+            emit("threads", row_threads(&cfg), &mut report);
+        } else {
+            let s = "### threads: skipped, `wrk` is not installed\n".to_string();
             println!("{s}");
             report.push_str(&s);
         }
@@ -889,6 +917,86 @@ fn row_http(cfg: &Cfg) -> Table {
             srv.stop(Duration::from_millis(500));
         }
     }
+    t
+}
+
+/// CPU time (user + system) of process `pid` so far, in seconds.
+fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime and stime are the 14th and
+    // 15th fields, in USER_HZ ticks (100 a second on every Linux ABI).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn row_threads(cfg: &Cfg) -> Table {
+    let mut t = Table::new(
+        "threads: HTTP keep-alive \"Hello, World!\" on 1 and 2 server threads (wrk -c64 -t1)",
+        &THREAD_PEERS,
+        &[("requests/s", true), ("server CPU µs per request", false)],
+    );
+    let secs = format!("{}s", cfg.http_secs);
+    for round in 0..cfg.rounds {
+        for peer in THREAD_PEERS {
+            progress("threads", round, peer);
+            // One server thread: the server on CPU 1, wrk on CPU 0. Two: the server has both
+            // CPUs and wrk shares them (a 2-core machine cannot keep them apart).
+            let one = peer.ends_with('1');
+            let (server_side, client_side) = if one {
+                (Side::Cpu("1"), Side::Cpu("0"))
+            } else {
+                (Side::Anywhere, Side::Anywhere)
+            };
+            let Some(srv) = Server::start_on(cfg, server_side, peer, "http", Wrap::Plain) else {
+                continue;
+            };
+            let url = format!("http://{}/", srv.addr());
+            let before = process_cpu_secs(srv.pid());
+            let mut cmd = cfg.command(
+                client_side,
+                &Wrap::Plain,
+                Path::new("wrk"),
+                &["-c64", "-t1", &format!("-d{secs}"), &url],
+            );
+            let out = run_with_limit(&mut cmd, Duration::from_secs(60));
+            let after = process_cpu_secs(srv.pid());
+            if let Some(out) = out {
+                let rps = out
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+                    .and_then(|v| v.trim().parse::<f64>().ok());
+                let requests = out.lines().find_map(|l| {
+                    let (n, rest) = l.trim().split_once(' ')?;
+                    rest.starts_with("requests in")
+                        .then(|| n.parse::<f64>().ok())?
+                });
+                match rps {
+                    Some(r) => t.push(0, peer, r),
+                    None => eprintln!("    wrk output without Requests/sec:\n{out}"),
+                }
+                if let (Some(b), Some(a), Some(n)) = (before, after, requests) {
+                    if n > 0.0 {
+                        t.push(1, peer, (a - b) * 1e6 / n);
+                    }
+                }
+                if out.contains("Non-2xx") || out.contains("Socket errors") {
+                    eprintln!("    wrk reported errors for {peer}:\n{out}");
+                }
+            }
+            srv.stop(Duration::from_millis(500));
+        }
+    }
+    t.notes.push(
+        "geode-tpc<n>: geode::runtime::thread_per_core(n), every thread accepting on a clone \
+         of one listener; tokio-mt<n>: tokio's multi-thread runtime with n workers. With one \
+         server thread the server is pinned to CPU 1 and wrk to CPU 0; with two, both share \
+         both CPUs with wrk, so a 2-core machine shows what a second thread costs and whether \
+         it helps at all here, not how either scales: wrk's own thread takes a CPU's worth."
+            .to_string(),
+    );
     t
 }
 

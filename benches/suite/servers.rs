@@ -3,6 +3,10 @@
 //! sets `TCP_NODELAY` on each accepted connection. Workloads:
 //! - `echo`: reads up to 4 KiB into a per-connection buffer and writes it back;
 //! - `http`: the keep-alive "Hello, World!" server of `examples/http_hello.rs` (see `http.rs`).
+//!
+//! Peers `geode-tpc1`/`geode-tpc2` run geode on 1 or 2 pinned threads
+//! (`geode::runtime::thread_per_core`, one listener shared), `tokio-mt1`/`tokio-mt2` tokio's
+//! multi-thread runtime with 1 or 2 workers: the threads row.
 
 use std::io::{self, Write};
 use std::net::TcpListener;
@@ -14,8 +18,8 @@ pub(crate) const ECHO_BUF: usize = 4096;
 pub(crate) fn main(args: &[String]) -> io::Result<()> {
     let [peer, workload, addr, ..] = args else {
         return Err(io::Error::other(
-            "usage: suite server <geode|tokio|smol|epoll|geode-local|geode-fallback> <echo|http> \
-             <addr>",
+            "usage: suite server <geode|geode-tpc1|geode-tpc2|tokio|tokio-mt1|tokio-mt2|smol|\
+             epoll|geode-local|geode-fallback> <echo|http> <addr>",
         ));
     };
     crate::common::raise_nofile();
@@ -30,6 +34,10 @@ pub(crate) fn main(args: &[String]) -> io::Result<()> {
     };
     match peer.as_str() {
         "geode" => geode_server(listener, http),
+        "geode-tpc1" => geode_tpc_server(listener, http, 1),
+        "geode-tpc2" => geode_tpc_server(listener, http, 2),
+        "tokio-mt1" => tokio_mt_server(listener, http, 1),
+        "tokio-mt2" => tokio_mt_server(listener, http, 2),
         "tokio" => tokio_server(listener, http),
         "smol" => smol_server(listener, http),
         "epoll" => crate::epoll_floor::serve(listener, http),
@@ -49,7 +57,21 @@ pub(crate) fn main(args: &[String]) -> io::Result<()> {
 // geode
 
 fn geode_server(listener: TcpListener, http: bool) -> io::Result<()> {
-    geode::block_on(async move {
+    geode::block_on(geode_serve(listener, http))
+}
+
+/// `threads` pinned threads (`geode::runtime::thread_per_core`), each accepting on its clone
+/// of the listener (`EPOLLEXCLUSIVE`).
+fn geode_tpc_server(listener: TcpListener, http: bool, threads: usize) -> io::Result<()> {
+    let served = geode::runtime::thread_per_core(threads, |_core| {
+        let clone = listener.try_clone();
+        async move { geode_serve(clone?, http).await }
+    })?;
+    served.into_iter().collect()
+}
+
+async fn geode_serve(listener: TcpListener, http: bool) -> io::Result<()> {
+    {
         let listener = geode::net::TcpListener::from_std(listener)?;
         loop {
             let (stream, _) = match listener.accept().await {
@@ -87,7 +109,7 @@ fn geode_server(listener: TcpListener, http: bool) -> io::Result<()> {
                 });
             }
         }
-    })
+    }
 }
 
 /// geode's echo server with its tasks on async-executor's `LocalExecutor`: the same code as
@@ -119,12 +141,26 @@ async fn local_echo(
 // tokio (current-thread runtime, tokio::spawn)
 
 fn tokio_server(listener: TcpListener, http: bool) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     listener.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
-    rt.block_on(async move {
+    rt.block_on(tokio_serve(listener, http))
+}
+
+/// tokio's multi-thread (work-stealing) runtime with `workers` worker threads.
+fn tokio_mt_server(listener: TcpListener, http: bool, workers: usize) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_io()
+        .build()?;
+    rt.block_on(tokio_serve(listener, http))
+}
+
+async fn tokio_serve(listener: TcpListener, http: bool) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         loop {
             let (mut stream, _) = match listener.accept().await {
@@ -162,7 +198,7 @@ fn tokio_server(listener: TcpListener, http: bool) -> io::Result<()> {
                 });
             }
         }
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -182,7 +182,8 @@ impl SpawnError {
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "no geode runtime on this thread: spawn only works inside geode::block_on or geode::run",
+            "no geode runtime on this thread: spawn only works inside geode::block_on or geode::run \
+             (or a Runtime's block_on, or while Runtime::enter's guard lives)",
         )
     }
 }

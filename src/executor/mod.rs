@@ -1,6 +1,8 @@
 //! The single-threaded executor: `block_on`, `run`, `spawn`, `yield_now`.
 //!
-//! A runtime lives for one `block_on`/`run` call on one thread. Each task is one allocation
+//! A runtime (`Core`) lives for one `block_on`/`run` call on one thread, or for the life of a
+//! [`runtime::Runtime`](crate::runtime::Runtime), which keeps its tasks from one call to the
+//! next and cancels them when dropped. Each task is one allocation
 //! whose header is also its waker's data (`raw.rs`); the runtime keeps a table of its live tasks
 //! and a FIFO run queue of task references. It never touches an fd, only [`reactor::park`] and
 //! the reactor's unparker. Each turn of its loop polls the main future and queued tasks
@@ -17,6 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
@@ -33,10 +36,11 @@ use waker::{MainWaker, Shared};
 /// `event_interval`): keeps timers and I/O from starving behind a busy run queue.
 const BATCH: usize = 61;
 
-/// One `block_on`/`run` call's executor. Lives on that call's stack and is `!Send` (its task
-/// table holds raw pointers): a `&Runtime` means "on the runtime's thread", which `raw.rs`
-/// relies on.
-struct Runtime {
+/// A runtime's executor: for one `block_on`/`run` call (on that call's stack), or for the life
+/// of a [`runtime::Runtime`](crate::runtime::Runtime), across its calls. `!Send` (its task
+/// table holds raw pointers): a `&Core` means "on the runtime's thread", which `raw.rs` relies
+/// on.
+pub(crate) struct Core {
     shared: Arc<Shared>,
     /// Live tasks, so that the runtime can drop their futures when it ends.
     tasks: TaskTable,
@@ -49,11 +53,15 @@ struct Runtime {
     /// When it started: in a fork child it is the parent's copy, and a new runtime may start
     /// on top of it.
     fork: crate::sys::process::ForkStamp,
+    /// Ready operations per task poll (the coop budget).
+    budget: u32,
+    /// Ended: nothing may be spawned on it any more.
+    ended: Cell<bool>,
 }
 
-impl Runtime {
-    fn new() -> Runtime {
-        Runtime {
+impl Core {
+    pub(crate) fn new(budget: u32) -> Core {
+        Core {
             shared: Arc::new(Shared::new()),
             tasks: TaskTable::new(),
             join_wakers: JoinWakers::default(),
@@ -61,6 +69,8 @@ impl Runtime {
             main_woken: Cell::new(true),
             inject_buf: RefCell::new(Vec::new()),
             fork: crate::sys::process::fork_stamp(),
+            budget,
+            ended: Cell::new(false),
         }
     }
 
@@ -104,16 +114,58 @@ impl Runtime {
             }
         }
     }
+
+    /// Spawns a task on this runtime, running or not (it starts at the next turn of the loop).
+    #[inline]
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        JoinHandle::new(raw::spawn(self, future))
+    }
+
+    /// Runs `future` on this thread with this core as its runtime, and leaves the tasks alive
+    /// when it returns (for a later call, or for [`end`](Self::end)).
+    ///
+    /// # Panics
+    /// As [`block_on`]: if a runtime of this process already runs on this thread.
+    #[track_caller]
+    pub(crate) fn block_on<F: Future>(&self, future: F, wait_for_tasks: bool) -> F::Output {
+        check_not_nested();
+        /// No budget once the loop is left, even by a panic.
+        struct StopBudget;
+        impl Drop for StopBudget {
+            fn drop(&mut self) {
+                coop::stop();
+            }
+        }
+        let _driven = reactor::fallback::executor_running();
+        raw::enter(self, || {
+            let _stop = StopBudget;
+            drive(self, future, wait_for_tasks)
+        })
+    }
+
+    /// Ends the runtime (a `runtime::Runtime` is dropped): closes the injection queue and
+    /// drops the futures of its tasks, with this core current while they drop, even if another
+    /// runtime is running on this thread.
+    pub(crate) fn end(&self) {
+        // The budget is left alone: it is the running runtime's, if any (none runs otherwise).
+        raw::enter_to_end(self, || drop(Teardown(self, false)));
+    }
 }
 
 /// Ends the runtime when `block_on` returns or unwinds, while it is still this thread's
 /// runtime: closes the injection queue (later wakes do nothing), then drops the futures of the
-/// tasks still alive, including those that dropping others spawns.
-struct Teardown<'a>(&'a Runtime);
+/// tasks still alive, including those that dropping others spawns; then, if `.1`, clears the
+/// coop budget.
+struct Teardown<'a>(&'a Core, bool);
 
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
         let rt = self.0;
+        rt.ended.set(true);
         drop(rt.shared.close());
         loop {
             raw::cancel_all(rt);
@@ -125,14 +177,18 @@ impl Drop for Teardown<'_> {
                 None => {}
             }
         }
-        coop::stop();
+        if self.1 {
+            coop::stop();
+        }
     }
 }
 
+/// Panics, with a message that says what to do instead, if a runtime of this process is
+/// running on this thread. A fork child may start over inside the copied call stack of its
+/// parent's runtime: that runtime is a copy nobody else drives, and it resumes when the new
+/// one returns.
 #[track_caller]
-fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
-    // A fork child may start over inside the copied call stack of its parent's runtime: that
-    // runtime is a copy nobody else drives, and it resumes when the new one returns.
+fn check_not_nested() {
     if raw::is_entered_in_this_process() {
         panic!(
             "geode: block_on/run called inside a running geode runtime on the same thread. \
@@ -140,66 +196,80 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
              the future instead, or `geode::spawn` it"
         );
     }
-    let rt = Runtime::new();
+}
+
+#[track_caller]
+fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
+    check_not_nested();
+    let rt = Core::new(coop::BUDGET);
     let _driven = reactor::fallback::executor_running();
     raw::enter(&rt, || {
-        // Declared first, so dropped last: after the main future, whose destructor may still
-        // spawn or wake tasks.
-        let _teardown = Teardown(&rt);
-        let main = Arc::new(MainWaker {
-            shared: rt.shared.clone(),
-            scheduled: AtomicBool::new(true),
-        });
-        let waker = Waker::from(main.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut future = pin!(future);
-        let mut output = None;
-        loop {
-            // Alternate the main future (if woken) and one round of the tasks queued at that
-            // point, until nothing is runnable or `BATCH` polls are spent. A future that wakes
-            // itself (`yield_now`) goes behind what is already queued, main future included.
-            let mut batch = BATCH;
-            loop {
-                if output.is_none() && rt.main_woken.replace(false) {
-                    batch -= 1;
-                    main.scheduled.swap(false, Ordering::AcqRel);
-                    coop::start();
-                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                        if !wait_for_tasks {
-                            return out;
-                        }
-                        output = Some(out);
-                    }
-                }
-                let round = rt.queue.borrow().len().min(batch);
-                rt.run_tasks(round);
-                batch -= round;
-                let main_ready = output.is_none() && rt.main_woken.get();
-                if batch == 0 || (!main_ready && rt.queue.borrow().is_empty()) {
-                    break;
-                }
-            }
-            rt.drain_inject();
-            // `run` ends when the main future, every task *and* every timer are done. Checked
-            // right before parking: parking with nothing left would sleep forever.
-            if output.is_some() && rt.tasks.is_empty() && reactor::timers_pending() == 0 {
-                if let Some(out) = output.take() {
-                    return out;
-                }
-            }
-            let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
-            if let Err(e) = reactor::run_once(if busy { Some(Duration::ZERO) } else { None }) {
-                panic!("geode: the reactor failed and the runtime cannot go on: {e}");
-            }
-            rt.drain_inject();
-        }
+        // Declared first, so dropped last: after the main future, which `drive` drops when it
+        // returns, and whose destructor may still spawn or wake tasks.
+        let _teardown = Teardown(&rt, true);
+        drive(&rt, future, wait_for_tasks)
     })
+}
+
+/// The loop: polls the main future and the tasks, parks the reactor when none is runnable.
+/// Called with `rt` current.
+#[inline(always)]
+fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
+    rt.main_woken.set(true);
+    let main = Arc::new(MainWaker {
+        shared: rt.shared.clone(),
+        scheduled: AtomicBool::new(true),
+    });
+    let waker = Waker::from(main.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    let mut output = None;
+    loop {
+        // Alternate the main future (if woken) and one round of the tasks queued at that
+        // point, until nothing is runnable or `BATCH` polls are spent. A future that wakes
+        // itself (`yield_now`) goes behind what is already queued, main future included.
+        let mut batch = BATCH;
+        loop {
+            if output.is_none() && rt.main_woken.replace(false) {
+                batch -= 1;
+                main.scheduled.swap(false, Ordering::AcqRel);
+                coop::start(rt.budget);
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    if !wait_for_tasks {
+                        return out;
+                    }
+                    output = Some(out);
+                }
+            }
+            let round = rt.queue.borrow().len().min(batch);
+            rt.run_tasks(round);
+            batch -= round;
+            let main_ready = output.is_none() && rt.main_woken.get();
+            if batch == 0 || (!main_ready && rt.queue.borrow().is_empty()) {
+                break;
+            }
+        }
+        rt.drain_inject();
+        // `run` ends when the main future, every task *and* every timer are done. Checked
+        // right before parking: parking with nothing left would sleep forever.
+        if output.is_some() && rt.tasks.is_empty() && reactor::timers_pending() == 0 {
+            if let Some(out) = output.take() {
+                return out;
+            }
+        }
+        let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
+        if let Err(e) = reactor::run_once(if busy { Some(Duration::ZERO) } else { None }) {
+            panic!("geode: the reactor failed and the runtime cannot go on: {e}");
+        }
+        rt.drain_inject();
+    }
 }
 
 /// Runs a future to completion on this thread, polling the tasks it spawns meanwhile.
 ///
 /// Returns as soon as `future` completes; tasks still running are cancelled (their futures are
-/// dropped). Use [`run`] to wait for them too.
+/// dropped). Use [`run`] to wait for them too, or a [`Runtime`](crate::runtime::Runtime) to
+/// keep them for a later call.
 ///
 /// # Panics
 /// If called while a geode runtime is already running on this thread (from inside a task or
@@ -290,7 +360,59 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    raw::with_current(|rt| JoinHandle::new(raw::spawn(rt, future))).ok_or_else(SpawnError::new)
+    raw::with_current_or_none(|rt| match rt {
+        Some(rt) => Ok(rt.spawn(future)),
+        None => spawn_entered(future),
+    })
+}
+
+/// Spawns on the runtime of the innermost live `Runtime::enter` guard, if it has not ended.
+#[inline(never)]
+fn spawn_entered<F>(future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let core = ENTERED.with(Cell::take);
+    let handle = match &core {
+        Some(core) if !core.ended.get() => Ok(core.spawn(future)),
+        _ => Err(SpawnError::new()),
+    };
+    ENTERED.with(|e| e.set(core));
+    handle
+}
+
+thread_local! {
+    /// The runtime of the innermost live `Runtime::enter` guard on this thread, for `spawn`
+    /// outside a running runtime. Counted (`Rc`): a guard that is forgotten keeps the core
+    /// allocated (ended, so nothing is spawned on it) rather than leaving a dangling pointer.
+    static ENTERED: Cell<Option<Rc<Core>>> = const { Cell::new(None) };
+}
+
+/// Makes `core` the runtime `spawn` uses on this thread while no runtime is running, until
+/// the returned guard is dropped (then the previous one is again).
+pub(crate) fn enter_spawner(core: Rc<Core>) -> Entered {
+    Entered {
+        prev: ENTERED.with(|e| e.replace(Some(core))),
+    }
+}
+
+/// Undoes an [`enter_spawner`] when dropped. `!Send` (it holds an `Rc`).
+pub(crate) struct Entered {
+    prev: Option<Rc<Core>>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // The replaced core is dropped outside the cell (dropping it frees only the core).
+        let replaced = ENTERED.try_with(|e| e.replace(self.prev.take()));
+        drop(replaced);
+    }
+}
+
+/// Whether a runtime of this process is running (in `block_on`/`run`) on this thread.
+pub(crate) fn is_running() -> bool {
+    raw::is_entered_in_this_process()
 }
 
 /// Yields to the executor: the current task runs again after the tasks already queued and

@@ -11,7 +11,7 @@
 //!   header's state word (atomic), its vtable pointer (immutable) and its `Arc<Shared>`
 //!   (`Sync`). Only on the thread of the task's runtime: the future, the output and the slot
 //!   index (the join waker is not in the task at all: the runtime keeps it, see
-//!   `join_wakers.rs`). The code that touches those is reached only through a `&Runtime`
+//!   `join_wakers.rs`). The code that touches those is reached only through a `&Core`
 //!   (`!Send + !Sync`, so proof of being on its thread) whose `Shared` is the task's
 //!   ([`Notified::run`], [`cancel_all`]), or through the task's [`RawJoin`] (`!Send`, created
 //!   by [`spawn`] on that thread).
@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use super::Runtime;
+use super::Core;
 use super::join::JoinError;
 use super::state::{
     ABORTED, COMPLETE, INITIAL, JOIN_HANDLE, JOIN_WAKER, OUTPUT, REF_LIMIT, REF_ONE, SCHEDULED,
@@ -56,7 +56,7 @@ use crate::reactor::coop;
 thread_local! {
     /// The runtime of the innermost `enter` on this thread, or null. A raw pointer so that a
     /// wake reads it with one thread-local load, no borrow flag and no destructor check.
-    static CURRENT: Cell<*const Runtime> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<*const Core> = const { Cell::new(ptr::null()) };
 }
 
 /// Whether a runtime started by this process is running on this thread (not one a fork
@@ -73,33 +73,49 @@ pub(super) fn is_entered_in_this_process() -> bool {
 /// If a runtime of this process is already running on this thread (callers check
 /// [`is_entered_in_this_process`] first, to panic with a message that says what to do
 /// instead).
-pub(super) fn enter<R>(rt: &Runtime, f: impl FnOnce() -> R) -> R {
-    struct Leave(*const Runtime);
+pub(super) fn enter<R>(rt: &Core, f: impl FnOnce() -> R) -> R {
+    assert!(
+        !is_entered_in_this_process(),
+        "geode: nested runtime on one thread"
+    );
+    enter_to_end(rt, f)
+}
+
+/// As [`enter`], for ending a runtime (`runtime::Runtime`'s drop), which may happen while
+/// another runtime runs on this thread (the `Runtime` was moved into its future): the tasks'
+/// destructors must find their own runtime, and the running one is current again afterwards.
+pub(super) fn enter_to_end<R>(rt: &Core, f: impl FnOnce() -> R) -> R {
+    struct Leave(*const Core);
     impl Drop for Leave {
         fn drop(&mut self) {
             CURRENT.with(|c| c.set(self.0));
         }
     }
-    assert!(
-        !is_entered_in_this_process(),
-        "geode: nested runtime on one thread"
-    );
     let _leave = Leave(CURRENT.with(|c| c.replace(rt)));
     f()
 }
 
 /// Calls `f` with this thread's runtime, if one is running.
-pub(super) fn with_current<R>(f: impl FnOnce(&Runtime) -> R) -> Option<R> {
+#[inline]
+pub(super) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    with_current_or_none(|rt| rt.map(f))
+}
+
+/// Calls `f` with this thread's runtime, or with `None` if none is running: one look at the
+/// thread-local, for callers that need the `None` case to take what `f` owns (`spawn`).
+#[inline]
+pub(super) fn with_current_or_none<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     let rt = CURRENT.with(Cell::get);
     if rt.is_null() {
-        return None;
+        return f(None);
     }
-    // SAFETY: CURRENT is non-null only while `enter(rt, ..)` runs on this thread: set on entry,
-    // put back by `Leave` on return and on unwind to what it was before (null, or in a fork
-    // child the runtime of the enclosing `enter`, further up the same stack). `enter` borrows
-    // `*rt` for that whole call, and this call is nested inside it (same thread, later on the
-    // stack), so `*rt` outlives `f`.
-    Some(f(unsafe { &*rt }))
+    // SAFETY: CURRENT is non-null only while `enter_to_end(rt, ..)` (which `enter` calls) runs
+    // on this thread: set on entry, put back by `Leave` on return and on unwind to what it was
+    // before (null, or the runtime of an enclosing `enter_to_end`, further up the same stack:
+    // a fork child's copy of its parent's, or the one whose future is dropping a
+    // `runtime::Runtime`). `enter_to_end` borrows `*rt` for that whole call, and this call is
+    // nested inside it (same thread, later on the stack), so `*rt` outlives `f`.
+    f(Some(unsafe { &*rt }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,9 +125,9 @@ pub(super) fn with_current<R>(f: impl FnOnce(&Runtime) -> R) -> Option<R> {
 /// What the runtime and a `JoinHandle` need from a task, whatever its future's type.
 struct Vtable {
     /// Takes a queue entry's reference and polls the task (or frees it if it is complete).
-    run: unsafe fn(NonNull<Header>, &Runtime),
+    run: unsafe fn(NonNull<Header>, &Core),
     /// Drops the future of a live task and completes it as cancelled.
-    cancel: unsafe fn(NonNull<Header>, &Runtime),
+    cancel: unsafe fn(NonNull<Header>, &Core),
     /// Writes `Poll::Ready(output)` through the `*mut Poll<Result<Output, JoinError>>` once the
     /// task is complete; registers the waker otherwise.
     poll_join: unsafe fn(NonNull<Header>, *mut (), &mut Context<'_>),
@@ -173,7 +189,7 @@ fn vtable<F: Future>() -> &'static Vtable {
 }
 
 /// Spawns `future` on `rt`: allocates its task, enters it in the task table and queues it.
-pub(super) fn spawn<F>(rt: &Runtime, future: F) -> RawJoin<F::Output>
+pub(super) fn spawn<F>(rt: &Core, future: F) -> RawJoin<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -203,8 +219,8 @@ where
 
 /// # Safety
 /// `ptr` is a `Task<F>` of `rt`, and the caller hands over the reference of a queue entry
-/// (its `SCHEDULED` bit). On `rt`'s thread (implied by `&Runtime`).
-unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
+/// (its `SCHEDULED` bit). On `rt`'s thread (implied by `&Core`).
+unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Core) {
     // SAFETY: the entry's reference keeps the task alive until the `fetch_and` below gives it
     // up; after that, if the task is not complete, the table's reference does (only this
     // thread completes tasks and drops that reference).
@@ -235,7 +251,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
     // one; a clone counts its own.
     let waker = ManuallyDrop::new(unsafe { Waker::new(ptr.as_ptr().cast(), &WAKER) });
     let mut cx = Context::from_waker(&waker);
-    coop::start();
+    coop::start(rt.budget);
     let result = match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
         // Only this thread sets ABORTED (the JoinHandle's thread): Relaxed.
         Ok(Poll::Pending) if header.state.load(Ordering::Relaxed) & ABORTED == 0 => return,
@@ -249,7 +265,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
 
 /// # Safety
 /// As [`complete`].
-unsafe fn cancel<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
+unsafe fn cancel<F: Future>(ptr: NonNull<Header>, rt: &Core) {
     // SAFETY: the caller's guarantees are `complete`'s.
     unsafe { complete::<F>(ptr, rt, Err(JoinError::cancelled())) }
 }
@@ -263,7 +279,7 @@ unsafe fn cancel<F: Future>(ptr: NonNull<Header>, rt: &Runtime) {
 /// borrows its stage.
 unsafe fn complete<F: Future>(
     ptr: NonNull<Header>,
-    rt: &Runtime,
+    rt: &Core,
     result: Result<F::Output, JoinError>,
 ) {
     // SAFETY: the table's reference keeps the task alive until `release_ref` below.
@@ -447,13 +463,13 @@ pub(super) struct Notified(NonNull<Header>);
 
 // SAFETY: an entry may sit in the injection queue of another thread's runtime and be dropped
 // there. Dropping it is atomic and at worst frees the task, which drops only `Send` parts (see
-// the module docs). Running it needs a `&Runtime` whose `Shared` is the task's, i.e. being on
+// the module docs). Running it needs a `&Core` whose `Shared` is the task's, i.e. being on
 // the task's own thread.
 unsafe impl Send for Notified {}
 
 impl Notified {
     /// Polls the task, if it is `rt`'s and not complete.
-    pub(super) fn run(self, rt: &Runtime) {
+    pub(super) fn run(self, rt: &Core) {
         let this = ManuallyDrop::new(self);
         let ptr = this.0;
         // SAFETY: the entry's reference keeps the task alive.
@@ -514,6 +530,7 @@ impl TaskTable {
 
     /// # Safety
     /// `task` is live, in no table, and this table's runtime's (on its thread).
+    #[inline]
     unsafe fn insert(&self, task: NonNull<Header>) {
         let mut slots = self.slots.borrow_mut();
         let slot = match self.free.get() {
@@ -562,11 +579,11 @@ impl TaskTable {
 
 /// Cancels (drops the futures of) `rt`'s live tasks. Tasks that dropping a future spawns may
 /// take slots already passed: the caller repeats until the table is empty.
-pub(super) fn cancel_all(rt: &Runtime) {
+pub(super) fn cancel_all(rt: &Core) {
     let mut from = 0;
     while let Some((at, task)) = rt.tasks.next_live(from) {
         from = at + 1;
-        // SAFETY: a task in `rt`'s table is live, not complete and `rt`'s; `&Runtime` means
+        // SAFETY: a task in `rt`'s table is live, not complete and `rt`'s; `&Core` means
         // this is its thread; tasks are not polled while the runtime ends, so nothing borrows
         // its stage.
         unsafe { (task.as_ref().vtable.cancel)(task, rt) };

@@ -43,6 +43,7 @@ mod accept;
 mod addrs;
 mod datagram;
 mod readiness;
+mod socket;
 mod stream;
 mod stream_methods;
 mod tcp;
@@ -51,6 +52,7 @@ pub mod unix;
 
 pub use accept::{Incoming, UnixIncoming};
 pub use addrs::{SocketAddrs, ToSocketAddrs, lookup_host};
+pub use socket::TcpSocket;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -10,18 +10,20 @@
 use std::cell::Cell;
 use std::task::{Context, Poll};
 
-/// Operations per poll, as tokio's coop budget.
+/// Operations per poll by default, as tokio's coop budget (`runtime::Builder::budget` sets
+/// another).
 pub(crate) const BUDGET: u32 = 128;
 
 thread_local! {
     static BUDGET_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
-/// A fresh budget for the poll about to start. The executor calls it before every poll rather
-/// than saving and restoring around each one: nothing between two polls checks the budget.
+/// A fresh budget of `budget` operations for the poll about to start. The executor calls it
+/// before every poll rather than saving and restoring around each one: nothing between two
+/// polls checks the budget.
 #[inline]
-pub(crate) fn start() {
-    BUDGET_LEFT.with(|b| b.set(Some(BUDGET)));
+pub(crate) fn start(budget: u32) {
+    BUDGET_LEFT.with(|b| b.set(Some(budget)));
 }
 
 /// No budget: the executor is leaving, and code polled on this thread afterwards (a custom

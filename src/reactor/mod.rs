@@ -41,6 +41,7 @@
 //! ```
 
 pub(crate) mod clock;
+pub(crate) mod config;
 pub(crate) mod coop;
 mod driver;
 pub(crate) mod fallback;
@@ -96,6 +97,8 @@ pub(crate) struct Reactor {
     deferred: Vec<Waker>,
     /// Reused wake list, so a turn allocates nothing.
     wake_buf: Vec<Waker>,
+    /// Settings from `runtime::Builder` (`config.rs`).
+    config: config::Config,
     /// The helper thread of a reactor nothing drives (`fallback.rs`), once one was needed.
     fallback: Option<Arc<fallback::Helper>>,
 }
@@ -117,9 +120,6 @@ thread_local! {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Events read from the kernel per `epoll_wait`.
-const EVENTS_CAPACITY: usize = 1024;
-
 impl Reactor {
     const fn new() -> Reactor {
         Reactor {
@@ -132,6 +132,7 @@ impl Reactor {
             stats: Stats::ZERO,
             deferred: Vec::new(),
             wake_buf: Vec::new(),
+            config: config::Config::DEFAULT,
             fallback: None,
         }
     }

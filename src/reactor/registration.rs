@@ -139,7 +139,7 @@ impl Reactor {
         };
         let (fd, data) = (state.fd.get(), state.key.to_u64());
         let res = if state.listener {
-            let exclusive = !NO_EXCLUSIVE.load(Ordering::Relaxed);
+            let exclusive = !self.config.no_epollexclusive && !NO_EXCLUSIVE.load(Ordering::Relaxed);
             let flags = IN | ET | if exclusive { EXCLUSIVE } else { 0 };
             self.stats.epoll_ctl_calls += 1;
             match sys.epoll.add(fd, flags, data) {
@@ -255,11 +255,13 @@ impl Reactor {
             self.stats.epoll_ctl_calls += 1;
             epoll.add(efd.as_raw_fd(), IN, super::driver::UNPARK_TAG)?;
         }
-        self.sys = Some(super::Sys {
+        let mut sys = super::Sys {
             epoll,
-            events: crate::sys::epoll::Events::with_capacity(super::EVENTS_CAPACITY),
+            events: crate::sys::epoll::Events::with_capacity(self.config.event_capacity),
             fork,
-        });
+        };
+        sys.apply(&self.config);
+        self.sys = Some(sys);
         Ok(())
     }
 

@@ -32,6 +32,9 @@ pub(crate) fn disable_pwait2() {
 #[derive(Debug)]
 pub(crate) struct Epoll {
     fd: OwnedFd,
+    /// This instance waits with `epoll_wait` even where `epoll_pwait2` exists (a runtime asked
+    /// for the fallback).
+    no_pwait2: bool,
 }
 
 /// The buffer `epoll_wait` fills. Its capacity is the most events one wait returns.
@@ -46,6 +49,11 @@ impl Events {
             buf: vec![libc::epoll_event { events: 0, u64: 0 }; cap.max(1)],
             len: 0,
         }
+    }
+
+    /// The most events one wait returns.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
     }
 
     /// The events of the last wait, as `(event bits, user data)`.
@@ -67,7 +75,14 @@ impl Epoll {
         // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
         Ok(Epoll {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            no_pwait2: false,
         })
+    }
+
+    /// Makes this instance wait with `epoll_wait` (whole milliseconds) even where
+    /// `epoll_pwait2` exists, or not.
+    pub(crate) fn set_no_pwait2(&mut self, on: bool) {
+        self.no_pwait2 = on;
     }
 
     /// The epoll fd, for a thread that only watches whether events are pending (`poll(2)` on
@@ -108,7 +123,7 @@ impl Epoll {
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         let cap = events.buf.len() as libc::c_int;
         let ptr = events.buf.as_mut_ptr();
-        let res = if NO_PWAIT2.load(Ordering::Relaxed) {
+        let res = if self.no_pwait2 || NO_PWAIT2.load(Ordering::Relaxed) {
             self.wait_ms(ptr, cap, timeout)
         } else {
             let ts = timeout.map(|d| libc::timespec {

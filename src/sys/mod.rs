@@ -3,6 +3,7 @@
 //! Everything above this module speaks `io::Result` and safe types; everything here is a thin,
 //! checked wrapper over one Linux facility:
 //!
+//! - [`affinity`]: which CPUs a thread may run on (`sched_getaffinity`/`sched_setaffinity`).
 //! - [`epoll`]: the epoll instance (`epoll_create1`, `epoll_ctl`, `epoll_pwait2`/`epoll_wait`).
 //! - [`eventfd`]: the doorbell that lets another thread interrupt a sleeping `epoll_wait`.
 //! - [`pipe`]: pipes and FIFOs (`pipe2`, `S_ISFIFO`, access mode, clearing `O_NONBLOCK`).
@@ -18,6 +19,7 @@
 //! `raw_os_error()` works for every error geode passes on.
 
 pub(crate) mod addr;
+pub(crate) mod affinity;
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub(crate) mod fd;

@@ -143,6 +143,33 @@ pub(crate) fn set_reuseaddr(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets a boolean `SOL_SOCKET` option (`SO_REUSEADDR`, `SO_REUSEPORT`).
+pub(crate) fn set_socket_flag(fd: BorrowedFd<'_>, flag: SocketFlag, on: bool) -> io::Result<()> {
+    let name = match flag {
+        SocketFlag::ReuseAddr => libc::SO_REUSEADDR,
+        SocketFlag::ReusePort => libc::SO_REUSEPORT,
+    };
+    let value: libc::c_int = on.into();
+    // SAFETY: we pass a pointer to an int and its size, as these options expect.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// The boolean socket options [`set_socket_flag`] sets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SocketFlag {
+    ReuseAddr,
+    ReusePort,
+}
+
 pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &RawAddr) -> io::Result<()> {
     // SAFETY: `addr` points to `addr.len()` valid bytes of a sockaddr.
     cvt(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len()) })?;
