@@ -109,12 +109,13 @@ pub(super) fn with_current_or_none<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     if rt.is_null() {
         return f(None);
     }
-    // SAFETY: CURRENT is non-null only while `enter_to_end(rt, ..)` (which `enter` calls) runs
-    // on this thread: set on entry, put back by `Leave` on return and on unwind to what it was
-    // before (null, or the runtime of an enclosing `enter_to_end`, further up the same stack:
-    // a fork child's copy of its parent's, or the one whose future is dropping a
-    // `runtime::Runtime`). `enter_to_end` borrows `*rt` for that whole call, and this call is
-    // nested inside it (same thread, later on the stack), so `*rt` outlives `f`.
+    // CURRENT is non-null only while `enter_to_end(rt, ..)` (which `enter` calls) runs on this
+    // thread: set on entry, put back by `Leave` on return and on unwind to what it was before
+    // (null, or the runtime of an enclosing `enter_to_end`, further up the same stack: a fork
+    // child's copy of its parent's, or the one whose future is dropping a `runtime::Runtime`).
+    // `enter_to_end` borrows `*rt` for that whole call, and this call is nested inside it.
+    // SAFETY: so `*rt` is alive and borrowed for longer than `f` runs (same thread, later on
+    // the stack).
     f(Some(unsafe { &*rt }))
 }
 

@@ -92,10 +92,10 @@ fn on_signal(sig: i32) {
     if nobody_listens {
         match state.default.load(Ordering::Relaxed) {
             DEFAULT_TERMINATE => {
-                // SAFETY: sigaction and raise are async-signal-safe (signal-safety(7)); the
-                // sigaction struct is zeroed (SIG_DFL, empty mask) and lives across the call.
                 // The raised signal is blocked while this handler runs, so it is delivered,
                 // with the default action, as the handler returns.
+                // SAFETY: sigaction and raise are async-signal-safe (signal-safety(7)); the
+                // sigaction struct is zeroed (SIG_DFL, empty mask) and lives across the call.
                 unsafe {
                     let mut dfl: libc::sigaction = std::mem::zeroed();
                     dfl.sa_sigaction = libc::SIG_DFL;
