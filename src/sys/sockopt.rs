@@ -85,7 +85,7 @@ pub(crate) fn tos(fd: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(v as u32)
 }
 
-/// Sets `IP_TOS`. Values past a byte are `EINVAL`, from the kernel.
+/// Sets `IP_TOS`. The kernel takes an `int`: a value past `i32::MAX` is `EINVAL` here.
 pub(crate) fn set_tos(fd: BorrowedFd<'_>, tos: u32) -> io::Result<()> {
     let v = libc::c_int::try_from(tos).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     set(fd, libc::IPPROTO_IP, libc::IP_TOS, v)
