@@ -44,8 +44,8 @@ use crate::reactor::registration::{Dir, Registration, WaitSlot};
 pub struct Async<T: AsFd> {
     // Field order matters: the registration is dropped (removed from epoll) before `io`
     // closes the fd.
-    reg: Registration,
-    io: T,
+    pub(super) reg: Registration,
+    pub(super) io: T,
 }
 
 impl<T: AsFd> Unpin for Async<T> {}
@@ -227,7 +227,6 @@ impl<T: AsFd> Async<T> {
 
     /// Splits into the registration and the inner object, for `poll_*` impls that need
     /// `&mut T`.
-    #[cfg(feature = "futures-io")]
     pub(crate) fn parts_mut(&mut self) -> (&Registration, &mut T) {
         (&self.reg, &mut self.io)
     }

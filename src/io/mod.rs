@@ -1,4 +1,5 @@
-//! Asynchronous I/O on any pollable file descriptor: [`Async`].
+//! Asynchronous I/O on any pollable file descriptor: [`Async`], and the readiness types
+//! [`Interest`] and [`Ready`] that `ready(Interest)` and `try_io` speak.
 //!
 //! With the `futures-io` feature (on by default), `Async<T>` and `&Async<T>` implement
 //! `futures_io::AsyncRead`/`AsyncWrite`, so `futures_util::io::{AsyncReadExt, AsyncWriteExt}`
@@ -10,7 +11,10 @@
 mod async_fd;
 #[cfg(feature = "futures-io")]
 mod compat;
+mod readiness;
+mod ready;
 mod stdio;
 
 pub use async_fd::Async;
+pub use ready::{Interest, Ready};
 pub use stdio::{Stderr, Stdin, Stdout, stderr, stdin, stdout};

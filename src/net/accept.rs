@@ -23,24 +23,54 @@ const FIRST_DELAY: Duration = Duration::from_millis(1);
 const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// The accept backoff of one listener.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Backoff {
     delay: Cell<Option<Duration>>,
+    /// The backoff sleep of the `poll_accept` form, which has no future to keep it in.
+    poll_wait: Cell<BackoffWait>,
+}
+
+impl std::fmt::Debug for Backoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backoff")
+            .field("delay", &self.delay.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backoff {
+    /// `poll_accept` without a queue slot: the listener's own `poll_*` form.
+    pub(crate) fn poll_accept<T: AsFd, R>(
+        &self,
+        io: &Async<T>,
+        cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let mut wait = self.poll_wait.take();
+        let res = poll_accept_with(io, cx, None, &mut wait, self, op);
+        self.poll_wait.set(wait);
+        res
+    }
+}
+
+/// The backoff sleep of one accept in progress.
+#[derive(Default)]
+pub(crate) struct BackoffWait {
+    sleep: Option<Sleep>,
+    started: bool,
 }
 
 /// One accept in progress: its place in the listener's queue and its backoff sleep.
 pub(crate) struct AcceptState<'a> {
     slot: WaitSlot<'a>,
-    sleep: Option<Sleep>,
-    started: bool,
+    wait: BackoffWait,
 }
 
 impl<'a> AcceptState<'a> {
     pub(crate) fn new<T: AsFd>(io: &'a Async<T>) -> AcceptState<'a> {
         AcceptState {
             slot: io.waiter(Dir::Read),
-            sleep: None,
-            started: false,
+            wait: BackoffWait::default(),
         }
     }
 }
@@ -52,17 +82,28 @@ pub(crate) fn poll_accept<T: AsFd, R>(
     backoff: &Backoff,
     op: impl FnMut() -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
-    if !state.started {
-        state.started = true;
+    poll_accept_with(io, cx, Some(&mut state.slot), &mut state.wait, backoff, op)
+}
+
+fn poll_accept_with<T: AsFd, R>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    slot: Option<&mut WaitSlot<'_>>,
+    wait: &mut BackoffWait,
+    backoff: &Backoff,
+    op: impl FnMut() -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    if !wait.started {
+        wait.started = true;
         if let Some(d) = backoff.delay.get() {
-            state.sleep = Some(sleep(d));
+            wait.sleep = Some(sleep(d));
         }
     }
-    if let Some(s) = state.sleep.as_mut() {
+    if let Some(s) = wait.sleep.as_mut() {
         ready!(Pin::new(s).poll(cx));
-        state.sleep = None;
+        wait.sleep = None;
     }
-    let res = ready!(io.poll_io(Dir::Read, cx, Some(&mut state.slot), op, |_| false));
+    let res = ready!(io.poll_io(Dir::Read, cx, slot, op, |_| false));
     match &res {
         Err(e) if is_fd_exhaustion(e) => {
             let next = backoff
@@ -74,7 +115,7 @@ pub(crate) fn poll_accept<T: AsFd, R>(
         Ok(_) => backoff.delay.set(None),
         Err(_) => {}
     }
-    state.started = false;
+    wait.started = false;
     Poll::Ready(res)
 }
 
@@ -91,7 +132,7 @@ impl futures_core::Stream for Incoming<'_> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let res = ready!(this.listener.poll_accept(cx, &mut this.state));
+        let res = ready!(this.listener.poll_accept_in(cx, &mut this.state));
         Poll::Ready(Some(res.map(|(s, _)| s)))
     }
 }
@@ -115,7 +156,7 @@ impl futures_core::Stream for UnixIncoming<'_> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let res = ready!(this.listener.poll_accept(cx, &mut this.state));
+        let res = ready!(this.listener.poll_accept_in(cx, &mut this.state));
         Poll::Ready(Some(res.map(|(s, _)| s)))
     }
 }

@@ -41,11 +41,14 @@
 
 mod accept;
 mod addrs;
+mod datagram;
+mod readiness;
 mod socket;
 mod stream;
+mod stream_methods;
 mod tcp;
 mod udp;
-mod unix;
+pub mod unix;
 
 pub use accept::{Incoming, UnixIncoming};
 pub use addrs::{SocketAddrs, ToSocketAddrs, lookup_host};

@@ -1,13 +1,13 @@
 //! The I/O shared by `TcpStream` and `UnixStream`: reads and writes that tell the reactor when
 //! a short transfer drained the socket, and the `futures-io`/`tokio-io` trait impls.
 
-use std::future::Future;
-use std::io;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use crate::io::Async;
+use crate::io::{Async, Interest};
 use crate::reactor::registration::{Dir, WaitSlot};
 use crate::sys::socket;
 
@@ -47,6 +47,107 @@ pub(crate) fn poll_write<T: AsFd>(
         cx,
         None,
         || socket::send(io.as_fd(), buf),
+        write_drained(len),
+    )
+}
+
+fn total_len<'b>(bufs: impl Iterator<Item = &'b [u8]>) -> usize {
+    bufs.map(<[u8]>::len).fold(0, usize::saturating_add)
+}
+
+#[cfg(feature = "futures-io")]
+pub(crate) fn poll_read_vectored<T: AsFd>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> Poll<io::Result<usize>> {
+    let len = total_len(bufs.iter().map(|b| &**b));
+    io.poll_io(
+        Dir::Read,
+        cx,
+        None,
+        || socket::recv_vectored(io.as_fd(), bufs),
+        read_drained(len),
+    )
+}
+
+#[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+pub(crate) fn poll_write_vectored<T: AsFd>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let len = total_len(bufs.iter().map(|b| &**b));
+    io.poll_io(
+        Dir::Write,
+        cx,
+        None,
+        || socket::send_vectored(io.as_fd(), bufs),
+        write_drained(len),
+    )
+}
+
+/// `read_vectored`: one `recvmsg` once the socket is readable, in line with the other readers.
+pub(crate) async fn read_vectored<T: AsFd>(
+    io: &Async<T>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> io::Result<usize> {
+    let len = total_len(bufs.iter().map(|b| &**b));
+    let mut slot = io.waiter(Dir::Read);
+    let fd = io.as_fd();
+    poll_fn(|cx| slot.poll_io(cx, || socket::recv_vectored(fd, bufs), read_drained(len))).await
+}
+
+/// `write_vectored`: one `sendmsg` once the socket is writable.
+pub(crate) async fn write_vectored<T: AsFd>(
+    io: &Async<T>,
+    bufs: &[IoSlice<'_>],
+) -> io::Result<usize> {
+    let len = total_len(bufs.iter().map(|b| &**b));
+    let mut slot = io.waiter(Dir::Write);
+    let fd = io.as_fd();
+    poll_fn(|cx| slot.poll_io(cx, || socket::send_vectored(fd, bufs), write_drained(len))).await
+}
+
+/// `try_read`: one `recv` now; a short read marks the socket drained, as the futures do.
+pub(crate) fn try_read<T: AsFd>(io: &Async<T>, buf: &mut [u8]) -> io::Result<usize> {
+    let len = buf.len();
+    io.try_op(
+        Interest::READABLE,
+        || socket::recv(io.as_fd(), buf),
+        read_drained(len),
+    )
+}
+
+pub(crate) fn try_write<T: AsFd>(io: &Async<T>, buf: &[u8]) -> io::Result<usize> {
+    let len = buf.len();
+    io.try_op(
+        Interest::WRITABLE,
+        || socket::send(io.as_fd(), buf),
+        write_drained(len),
+    )
+}
+
+pub(crate) fn try_read_vectored<T: AsFd>(
+    io: &Async<T>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> io::Result<usize> {
+    let len = total_len(bufs.iter().map(|b| &**b));
+    io.try_op(
+        Interest::READABLE,
+        || socket::recv_vectored(io.as_fd(), bufs),
+        read_drained(len),
+    )
+}
+
+pub(crate) fn try_write_vectored<T: AsFd>(
+    io: &Async<T>,
+    bufs: &[IoSlice<'_>],
+) -> io::Result<usize> {
+    let len = total_len(bufs.iter().map(|b| &**b));
+    io.try_op(
+        Interest::WRITABLE,
+        || socket::send_vectored(io.as_fd(), bufs),
         write_drained(len),
     )
 }
@@ -185,6 +286,14 @@ macro_rules! stream_traits {
             ) -> std::task::Poll<std::io::Result<usize>> {
                 crate::net::stream::poll_read(self.io(), cx, buf)
             }
+
+            fn poll_read_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                crate::net::stream::poll_read_vectored(self.io(), cx, bufs)
+            }
         }
 
         #[cfg(feature = "futures-io")]
@@ -195,6 +304,14 @@ macro_rules! stream_traits {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 crate::net::stream::poll_write(self.io(), cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                crate::net::stream::poll_write_vectored(self.io(), cx, bufs)
             }
 
             fn poll_flush(
@@ -232,6 +349,18 @@ macro_rules! stream_traits {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 crate::net::stream::poll_write(self.io(), cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                crate::net::stream::poll_write_vectored(self.io(), cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
             }
 
             fn poll_flush(

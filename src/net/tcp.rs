@@ -1,16 +1,18 @@
 //! `TcpListener` and `TcpStream`.
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io;
-use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{self, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use super::accept::{AcceptState, Backoff, Incoming, poll_accept};
 use super::stream;
 use crate::io::Async;
 use crate::sys::addr::RawAddr;
 use crate::sys::socket::{self, Kind};
+use crate::sys::sockopt;
 
 /// The accept queue length asked of the kernel (capped by `net.core.somaxconn`).
 const BACKLOG: i32 = 1024;
@@ -66,18 +68,42 @@ impl TcpListener {
     /// Cancel-safe: no connection is lost if the future is dropped.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut state = AcceptState::new(&self.io);
-        poll_fn(|cx| self.poll_accept(cx, &mut state)).await
+        poll_fn(|cx| self.poll_accept_in(cx, &mut state)).await
     }
 
-    pub(crate) fn poll_accept(
+    /// Polls for a connection, for hand-written futures: tokio's `poll_accept`. Only the
+    /// tasks that most recently polled are woken; [`accept`](Self::accept) keeps each caller's
+    /// place in line instead. The `EMFILE` backoff applies as it does to `accept`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::future::poll_fn;
+    /// use geode::net::{TcpListener, TcpStream};
+    ///
+    /// geode::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (_server, peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    ///     assert_eq!(peer, client.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        self.backoff.poll_accept(&self.io, cx, || self.accept_now())
+    }
+
+    fn accept_now(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = socket::accept(self.io.as_fd())?;
+        Ok((TcpStream::from_new_socket(fd), addr.to_inet()?))
+    }
+
+    pub(crate) fn poll_accept_in(
         &self,
         cx: &mut Context<'_>,
         state: &mut AcceptState<'_>,
     ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        poll_accept(&self.io, cx, state, &self.backoff, || {
-            let (fd, addr) = socket::accept(self.io.as_fd())?;
-            Ok((TcpStream::from_new_socket(fd), addr.to_inet()?))
-        })
+        poll_accept(&self.io, cx, state, &self.backoff, || self.accept_now())
     }
 
     /// A stream of incoming connections (`futures_core::Stream<Item = io::Result<TcpStream>>`).
@@ -169,16 +195,6 @@ impl TcpStream {
         }
     }
 
-    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
-    pub(crate) fn io(&self) -> &Async<net::TcpStream> {
-        &self.io
-    }
-
-    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
-        self.io.get_ref().shutdown(Shutdown::Write)
-    }
-
     /// Connects to the first of `addrs` that accepts, trying each in order.
     ///
     /// An IP literal is used at once; a host name is resolved on the blocking pool (see
@@ -218,63 +234,9 @@ impl TcpStream {
         }
     }
 
-    /// Reads into `buf`, waiting until data arrives. `Ok(0)` means the peer closed its write
-    /// half (EOF), or `buf` is empty.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: if dropped before completing, no data was read.
-    pub fn read<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        stream::read(&self.io, buf)
-    }
-
-    /// Writes some of `buf`, waiting until the socket can take data. Returns how much it wrote.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: if dropped before completing, nothing was written.
-    pub fn write<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        stream::write(&self.io, buf)
-    }
-
-    /// Reads exactly `buf.len()` bytes.
-    ///
-    /// # Errors
-    /// `UnexpectedEof` if the peer closes first.
-    ///
-    /// # Cancel safety
-    /// Not cancel-safe: bytes read before the drop are lost.
-    pub fn read_exact<'a>(
-        &'a self,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<()>> + 'a {
-        stream::read_exact(&self.io, buf)
-    }
-
-    /// Writes all of `buf`.
-    ///
-    /// # Cancel safety
-    /// Not cancel-safe: some of `buf` may have been written before the drop.
-    pub fn write_all<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + 'a {
-        stream::write_all(&self.io, buf)
-    }
-
     /// Reads without removing the data from the socket's queue.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read_with(|s| s.peek(buf)).await
-    }
-
-    /// Polls a read into `buf` (the `AsyncRead` primitive).
-    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        stream::poll_read(&self.io, cx, buf)
-    }
-
-    /// Polls a write of `buf` (the `AsyncWrite` primitive).
-    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        stream::poll_write(&self.io, cx, buf)
-    }
-
-    /// Shuts down the read half, the write half, or both.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
     }
 
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
@@ -297,32 +259,64 @@ impl TcpStream {
         self.io.get_ref().ttl()
     }
 
-    /// The remote address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
+    /// `SO_LINGER`: `None` if off (the default: a close returns at once and the kernel sends
+    /// what is left in the background), else how long a close waits for unsent data.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// geode::block_on(async {
+    ///     let listener = geode::net::TcpListener::bind("127.0.0.1:0")?;
+    ///     let stream = geode::net::TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert_eq!(stream.linger()?, None);
+    ///     stream.set_linger(Some(Duration::from_secs(3)))?;
+    ///     assert_eq!(stream.linger()?, Some(Duration::from_secs(3)));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        sockopt::linger(self.as_fd())
     }
 
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
+    /// Sets `SO_LINGER`. The kernel counts whole seconds: a fraction rounds up (tokio's
+    /// truncates), so only `Some(Duration::ZERO)` ([`set_zero_linger`](Self::set_zero_linger))
+    /// asks for the abortive close.
+    ///
+    /// # Errors
+    /// `InvalidInput` past `i32::MAX` seconds; `setsockopt`'s otherwise.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        sockopt::set_linger(self.as_fd(), linger)
     }
 
-    /// Takes the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.get_ref().take_error()
+    /// `SO_LINGER` of zero: closing the stream resets the connection (the peer reads
+    /// `ConnectionReset`) and drops unsent data, leaving no `TIME_WAIT`.
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        sockopt::set_linger(self.as_fd(), Some(Duration::ZERO))
     }
 
-    /// Wraps a std stream (which geode makes non-blocking) and registers it.
-    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
-        Ok(TcpStream {
-            io: Async::new(stream)?,
-        })
+    /// `IP_TOS`, the IPv4 type-of-service byte of outgoing packets.
+    pub fn tos(&self) -> io::Result<u32> {
+        sockopt::tos(self.as_fd())
     }
 
-    /// Deregisters the stream and returns it as a std stream, still non-blocking.
-    pub fn into_std(self) -> io::Result<net::TcpStream> {
-        self.io.into_inner()
+    /// Sets `IP_TOS`.
+    ///
+    /// # Errors
+    /// `setsockopt`'s.
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        sockopt::set_tos(self.as_fd(), tos)
     }
+
+    super::stream_methods::stream_methods!(
+        "TcpStream",
+        net::TcpStream,
+        SocketAddr,
+        "    let listener = geode::net::TcpListener::bind(\"127.0.0.1:0\")?;
+    let a = geode::net::TcpStream::connect(listener.local_addr()?).await?;
+    let (b, _) = listener.accept().await?;"
+    );
 }
 
 stream::stream_traits!(TcpStream);

@@ -1,12 +1,16 @@
 //! `UdpSocket`.
 
 use std::io;
-use std::net::{self, SocketAddr, ToSocketAddrs};
+use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::task::{Context, Poll};
 
-use crate::io::Async;
+use super::datagram;
+use crate::io::{Async, Interest};
+use crate::reactor::registration::Dir;
 use crate::sys::addr::RawAddr;
 use crate::sys::socket::{self, Kind};
+use crate::sys::sockopt;
 
 /// A UDP socket.
 ///
@@ -47,20 +51,6 @@ impl UdpSocket {
         self.io.get_ref().connect(addrs)
     }
 
-    /// Sends a datagram to the connected peer.
-    ///
-    /// # Errors
-    /// `ConnectionRefused` if an earlier datagram was answered with ICMP port-unreachable; the
-    /// error is consumed by reporting it.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.write_with(|s| s.send(buf)).await
-    }
-
-    /// Receives a datagram from the connected peer.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_with(|s| s.recv(buf)).await
-    }
-
     /// Sends a datagram to `target` (its first address). An IP literal is used at once; a
     /// host name is resolved on the blocking pool (see [`ToSocketAddrs`](super::ToSocketAddrs)).
     pub async fn send_to(
@@ -75,11 +65,6 @@ impl UdpSocket {
         self.io.write_with(|s| s.send_to(buf, addr)).await
     }
 
-    /// Receives a datagram and the address it came from.
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.read_with(|s| s.recv_from(buf)).await
-    }
-
     /// Receives a datagram without removing it from the queue.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.read_with(|s| s.peek_from(buf)).await
@@ -90,14 +75,139 @@ impl UdpSocket {
         self.io.read_with(|s| s.peek(buf)).await
     }
 
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
+    /// Sends a datagram to `target` now, without waiting: tokio's `try_send_to`.
+    ///
+    /// # Errors
+    /// `WouldBlock` if the send buffer is full (the write direction is then marked not
+    /// ready); `sendto`'s errors otherwise.
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.io
+            .try_own(Interest::WRITABLE, |s| s.send_to(buf, target))
     }
 
-    /// The connected peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
+    /// Receives a queued datagram without removing it, and its sender's address, now:
+    /// tokio's `try_peek_from`. `WouldBlock` if none is queued.
+    pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.io.try_own(Interest::READABLE, |s| s.peek_from(buf))
+    }
+
+    /// Receives the next datagram from the connected peer without removing it, now: tokio's
+    /// `try_peek`. `WouldBlock` if none is queued.
+    pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_own(Interest::READABLE, |s| s.peek(buf))
+    }
+
+    /// Polls a peek at the next datagram from the connected peer (its length).
+    pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        datagram::poll_op(&self.io, Dir::Read, cx, |s| s.peek(buf))
+    }
+
+    /// Polls a send to `target`, for hand-written futures.
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        datagram::poll_op(&self.io, Dir::Write, cx, |s| s.send_to(buf, target))
+    }
+
+    /// Polls a peek at the next datagram and its sender's address (tokio's takes a
+    /// `ReadBuf`; this returns the datagram's length).
+    pub fn poll_peek_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        datagram::poll_op(&self.io, Dir::Read, cx, |s| s.peek_from(buf))
+    }
+
+    /// Joins the IPv4 multicast group `multiaddr` on the interface with address `interface`
+    /// (`Ipv4Addr::UNSPECIFIED`: the kernel's choice).
+    ///
+    /// # Errors
+    /// `EINVAL` (`InvalidInput`) if `multiaddr` is not a multicast address; `EADDRINUSE` if
+    /// already joined; `ENODEV` for an unknown interface.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::net::Ipv4Addr;
+    ///
+    /// let socket = geode::net::UdpSocket::bind("0.0.0.0:0")?;
+    /// let err = socket
+    ///     .join_multicast_v4(Ipv4Addr::LOCALHOST, Ipv4Addr::UNSPECIFIED)
+    ///     .unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL)); // not a multicast address
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn join_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v4(&multiaddr, &interface)
+    }
+
+    /// Joins the IPv6 multicast group `multiaddr` on interface number `interface` (0: any).
+    pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v6(multiaddr, interface)
+    }
+
+    /// Leaves an IPv4 multicast group joined with [`join_multicast_v4`](Self::join_multicast_v4).
+    ///
+    /// # Errors
+    /// `EADDRNOTAVAIL` if it was not joined.
+    pub fn leave_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v4(&multiaddr, &interface)
+    }
+
+    /// Leaves an IPv6 multicast group.
+    pub fn leave_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v6(multiaddr, interface)
+    }
+
+    /// Sets `IP_MULTICAST_LOOP`: whether this host's own multicast sends come back to it.
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_multicast_loop_v4(on)
+    }
+
+    /// Gets `IP_MULTICAST_LOOP`.
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.io.get_ref().multicast_loop_v4()
+    }
+
+    /// Sets `IP_MULTICAST_TTL` (default 1: the local network only).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_multicast_ttl_v4(ttl)
+    }
+
+    /// Gets `IP_MULTICAST_TTL`.
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.io.get_ref().multicast_ttl_v4()
+    }
+
+    /// Sets `IPV6_MULTICAST_LOOP`.
+    pub fn set_multicast_loop_v6(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_multicast_loop_v6(on)
+    }
+
+    /// Gets `IPV6_MULTICAST_LOOP`.
+    pub fn multicast_loop_v6(&self) -> io::Result<bool> {
+        self.io.get_ref().multicast_loop_v6()
+    }
+
+    /// `IP_TOS`, the IPv4 type-of-service byte of outgoing datagrams.
+    pub fn tos(&self) -> io::Result<u32> {
+        sockopt::tos(self.io.as_fd())
+    }
+
+    /// Sets `IP_TOS`.
+    ///
+    /// # Examples
+    /// ```
+    /// let socket = geode::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_tos(0x10)?; // low delay
+    /// assert_eq!(socket.tos()?, 0x10);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        sockopt::set_tos(self.io.as_fd(), tos)
     }
 
     /// Sets `SO_BROADCAST`.
@@ -120,22 +230,15 @@ impl UdpSocket {
         self.io.get_ref().ttl()
     }
 
-    /// Takes the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.get_ref().take_error()
-    }
-
-    /// Wraps a std socket (which geode makes non-blocking) and registers it.
-    pub fn from_std(socket: net::UdpSocket) -> io::Result<UdpSocket> {
-        Ok(UdpSocket {
-            io: Async::new(socket)?,
-        })
-    }
-
-    /// Deregisters the socket and returns it as a std socket, still non-blocking.
-    pub fn into_std(self) -> io::Result<net::UdpSocket> {
-        self.io.into_inner()
-    }
+    super::datagram::datagram_methods!(
+        "UdpSocket",
+        net::UdpSocket,
+        SocketAddr,
+        "    let a = geode::net::UdpSocket::bind(\"127.0.0.1:0\")?;
+    let b = geode::net::UdpSocket::bind(\"127.0.0.1:0\")?;
+    a.connect(b.local_addr()?)?;
+    b.connect(a.local_addr()?)?;"
+    );
 }
 
 impl TryFrom<net::UdpSocket> for UdpSocket {

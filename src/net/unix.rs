@@ -1,6 +1,9 @@
-//! `UnixListener`, `UnixStream` and `UnixDatagram`.
+//! Unix domain sockets (`UnixListener`, `UnixStream`, `UnixDatagram`, also at
+//! [`geode::net`](crate::net)), the peer credentials [`UCred`], and [`pipe`]s.
 
-use std::future::{Future, poll_fn};
+pub mod pipe;
+
+use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -11,7 +14,8 @@ use std::time::Duration;
 
 use super::accept::{AcceptState, Backoff, UnixIncoming, poll_accept};
 use super::stream;
-use crate::io::Async;
+use crate::io::{Async, Interest};
+use crate::reactor::registration::Dir;
 use crate::sys::addr::RawAddr;
 use crate::sys::socket::{self, AF_UNIX, Kind};
 
@@ -62,25 +66,33 @@ impl UnixListener {
     /// Cancel-safe.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let mut state = AcceptState::new(&self.io);
-        poll_fn(|cx| self.poll_accept(cx, &mut state)).await
+        poll_fn(|cx| self.poll_accept_in(cx, &mut state)).await
     }
 
-    pub(crate) fn poll_accept(
+    /// Polls for a connection, for hand-written futures: tokio's `poll_accept`. See
+    /// [`TcpListener::poll_accept`](super::TcpListener::poll_accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        self.backoff.poll_accept(&self.io, cx, || self.accept_now())
+    }
+
+    pub(crate) fn poll_accept_in(
         &self,
         cx: &mut Context<'_>,
         state: &mut AcceptState<'_>,
     ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
-        poll_accept(&self.io, cx, state, &self.backoff, || {
-            let (fd, _) = socket::accept(self.io.as_fd())?;
-            let stream = net::UnixStream::from(fd);
-            let addr = stream.peer_addr()?;
-            Ok((
-                UnixStream {
-                    io: Async::new_socket(stream),
-                },
-                addr,
-            ))
-        })
+        poll_accept(&self.io, cx, state, &self.backoff, || self.accept_now())
+    }
+
+    fn accept_now(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (fd, _) = socket::accept(self.io.as_fd())?;
+        let stream = net::UnixStream::from(fd);
+        let addr = stream.peer_addr()?;
+        Ok((
+            UnixStream {
+                io: Async::new_socket(stream),
+            },
+            addr,
+        ))
     }
 
     /// A stream of incoming connections (`futures_core::Stream<Item = io::Result<UnixStream>>`).
@@ -139,16 +151,6 @@ impl UnixStream {
         }
     }
 
-    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
-    pub(crate) fn io(&self) -> &Async<net::UnixStream> {
-        &self.io
-    }
-
-    #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
-        self.io.get_ref().shutdown(Shutdown::Write)
-    }
-
     /// Connects to the socket at `path`.
     ///
     /// # Errors
@@ -188,69 +190,54 @@ impl UnixStream {
         ))
     }
 
-    /// Reads into `buf`; `Ok(0)` is EOF. Cancel-safe.
-    pub fn read<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        stream::read(&self.io, buf)
+    /// The credentials of the peer process (`SO_PEERCRED`): its user, group and process ids
+    /// as they were when it connected (or made the pair).
+    ///
+    /// # Examples
+    /// ```
+    /// geode::block_on(async {
+    ///     let (a, _b) = geode::net::UnixStream::pair()?;
+    ///     let cred = a.peer_cred()?;
+    ///     assert_eq!(cred.pid(), Some(std::process::id() as i32));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peer_cred(&self) -> io::Result<UCred> {
+        let (uid, gid, pid) = crate::sys::sockopt::peer_cred(self.io.as_fd())?;
+        Ok(UCred { uid, gid, pid })
     }
 
-    /// Writes some of `buf`. Cancel-safe.
-    pub fn write<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        stream::write(&self.io, buf)
+    super::stream_methods::stream_methods!(
+        "UnixStream",
+        net::UnixStream,
+        SocketAddr,
+        "    let (a, b) = geode::net::UnixStream::pair()?;"
+    );
+}
+
+/// The credentials of a Unix socket's peer: [`UnixStream::peer_cred`], as tokio's `UCred`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UCred {
+    uid: u32,
+    gid: u32,
+    pid: i32,
+}
+
+impl UCred {
+    /// The peer's effective user id.
+    pub fn uid(&self) -> u32 {
+        self.uid
     }
 
-    /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the peer closes first).
-    pub fn read_exact<'a>(
-        &'a self,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<()>> + 'a {
-        stream::read_exact(&self.io, buf)
+    /// The peer's effective group id.
+    pub fn gid(&self) -> u32 {
+        self.gid
     }
 
-    /// Writes all of `buf`.
-    pub fn write_all<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + 'a {
-        stream::write_all(&self.io, buf)
-    }
-
-    /// Polls a read into `buf` (the `AsyncRead` primitive).
-    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        stream::poll_read(&self.io, cx, buf)
-    }
-
-    /// Polls a write of `buf` (the `AsyncWrite` primitive).
-    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        stream::poll_write(&self.io, cx, buf)
-    }
-
-    /// Shuts down the read half, the write half, or both.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
-    }
-
-    /// Takes the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.get_ref().take_error()
-    }
-
-    /// Wraps a std stream (which geode makes non-blocking) and registers it.
-    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            io: Async::new(stream)?,
-        })
-    }
-
-    /// Deregisters the stream and returns it as a std stream, still non-blocking.
-    pub fn into_std(self) -> io::Result<net::UnixStream> {
-        self.io.into_inner()
+    /// The peer's process id (`Some` on Linux, which always reports it; tokio's shape).
+    pub fn pid(&self) -> Option<i32> {
+        Some(self.pid)
     }
 }
 
@@ -312,35 +299,33 @@ impl UnixDatagram {
         self.io.get_ref().connect(path)
     }
 
-    /// Sends a datagram to the connected peer.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.write_with(|s| s.send(buf)).await
-    }
-
-    /// Receives a datagram from the connected peer.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_with(|s| s.recv(buf)).await
-    }
-
     /// Sends a datagram to the socket at `path`.
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
         self.io.write_with(|s| s.send_to(buf, path)).await
     }
 
-    /// Receives a datagram and its sender's address.
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.read_with(|s| s.recv_from(buf)).await
+    /// Sends a datagram to the socket at `path` now, without waiting: tokio's
+    /// `try_send_to`.
+    ///
+    /// # Errors
+    /// `WouldBlock` if the receiver's queue is full (the write direction is then marked not
+    /// ready); `NotFound`/`ConnectionRefused` if nothing is bound at `path`.
+    pub fn try_send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.io
+            .try_own(Interest::WRITABLE, |s| s.send_to(buf, path))
     }
 
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
-    }
-
-    /// The connected peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
+    /// Polls a send to the socket at `path`, for hand-written futures.
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        path: impl AsRef<Path>,
+    ) -> Poll<io::Result<usize>> {
+        let path = path.as_ref();
+        super::datagram::poll_op(&self.io, Dir::Write, cx, |s| s.send_to(buf, path))
     }
 
     /// Shuts down the read half, the write half, or both.
@@ -348,22 +333,12 @@ impl UnixDatagram {
         self.io.get_ref().shutdown(how)
     }
 
-    /// Takes the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.get_ref().take_error()
-    }
-
-    /// Wraps a std socket (which geode makes non-blocking) and registers it.
-    pub fn from_std(socket: net::UnixDatagram) -> io::Result<UnixDatagram> {
-        Ok(UnixDatagram {
-            io: Async::new(socket)?,
-        })
-    }
-
-    /// Deregisters the socket and returns it as a std socket, still non-blocking.
-    pub fn into_std(self) -> io::Result<net::UnixDatagram> {
-        self.io.into_inner()
-    }
+    super::datagram::datagram_methods!(
+        "UnixDatagram",
+        net::UnixDatagram,
+        SocketAddr,
+        "    let (a, b) = geode::net::UnixDatagram::pair()?;"
+    );
 }
 
 macro_rules! fd_traits {

@@ -604,6 +604,49 @@ impl Registration {
         }
     }
 
+    /// A `try_*` operation: `op` once, now, with no waker and no coop budget (tokio's
+    /// `try_io`). A `WouldBlock` marks each direction in `dirs` `NotReady` (after adding the
+    /// fd to epoll: `NotReady` promises an edge), so the next operation or `readable()` waits
+    /// for an edge; a `drained` result does what it does in [`poll_io`](Self::poll_io), HUP
+    /// and PRI stickiness included. Waiters in line are not touched: one that was notified
+    /// tries its own syscall and requeues if this call took the data.
+    ///
+    /// `NotReady` is a promise that an edge will come, which only a real `EAGAIN` gives. A
+    /// user's closure may say `WouldBlock` without asking the kernel (or about another fd):
+    /// unless `trusted` (geode's own syscall on this fd said it), the kernel is asked first,
+    /// and a direction it calls ready keeps its readiness, so `readable()` cannot hang on
+    /// data that is already there.
+    pub(crate) fn try_io<R>(
+        &self,
+        dirs: &[Dir],
+        trusted: bool,
+        op: impl FnOnce() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        let res = op();
+        let state = &*self.state;
+        match &res {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                state.ensure_added()?;
+                for &dir in dirs {
+                    if trusted || !state.ready_now(dir) {
+                        state.dirs[dir as usize].readiness.set(Readiness::NotReady);
+                    }
+                }
+            }
+            Ok(v) if state.added.get() && drained(v) => {
+                for &dir in dirs {
+                    let d = &state.dirs[dir as usize];
+                    if !d.short_not_drained.get() {
+                        d.readiness.set(Readiness::NotReady);
+                    }
+                }
+            }
+            _ => {}
+        }
+        res
+    }
+
     /// Ready when the direction is (probably) ready; see `Async::readable`.
     pub(crate) fn poll_ready(
         &self,

@@ -101,19 +101,29 @@ pub(crate) fn poll_now(fd: RawFd, dir: PollFor) -> bool {
         ),
         PollFor::Write => (libc::POLLOUT, libc::POLLOUT | libc::POLLHUP | libc::POLLERR),
     };
+    match poll_revents(fd, asked) {
+        Ok(revents) => revents & (ready | libc::POLLNVAL) != 0,
+        Err(_) => true,
+    }
+}
+
+/// `poll(2)`'s `revents` for `fd` asked about `events`, with a zero timeout (0: nothing).
+pub(crate) fn poll_revents(fd: RawFd, events: i16) -> io::Result<i16> {
     let mut pfd = libc::pollfd {
         fd,
-        events: asked,
+        events,
         revents: 0,
     };
     // SAFETY: `pfd` is one valid, writable `pollfd`, and nfds is 1; a zero timeout never
     // blocks.
-    match cvt_retry(|| unsafe { libc::poll(&mut pfd, 1, 0) }) {
-        Ok(0) => false,
-        Ok(_) => pfd.revents & (ready | libc::POLLNVAL) != 0,
-        Err(_) => true,
+    match cvt_retry(|| unsafe { libc::poll(&mut pfd, 1, 0) })? {
+        0 => Ok(0),
+        _ => Ok(pfd.revents),
     }
 }
+
+/// What `ready(Interest)` asks `poll(2)` about: everything it can report.
+pub(crate) const POLL_ALL: i16 = libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDHUP;
 
 /// Waits until one of `fds` is readable (or hung up), at most `timeout` (`None`: no limit), and
 /// says which: a `ppoll(2)`, whose timeout has nanosecond precision (a deadline is never met

@@ -6,6 +6,8 @@
 //! - [`affinity`]: which CPUs a thread may run on (`sched_getaffinity`/`sched_setaffinity`).
 //! - [`epoll`]: the epoll instance (`epoll_create1`, `epoll_ctl`, `epoll_pwait2`/`epoll_wait`).
 //! - [`eventfd`]: the doorbell that lets another thread interrupt a sleeping `epoll_wait`.
+//! - [`pipe`]: pipes and FIFOs (`pipe2`, `S_ISFIFO`, access mode, clearing `O_NONBLOCK`).
+//! - [`sockopt`]: socket options std lacks (`SO_LINGER`, `IP_TOS`, `SO_PEERCRED`).
 //! - [`fd`]: descriptor facts and flags (`O_NONBLOCK`, `fstat`, `SO_ACCEPTCONN`, `dup3`).
 //! - [`process`]: fork detection (`pthread_atfork`), `pidfd_open`.
 //! - [`signal`]: the process-wide signal handler (through `signal-hook-registry`), its
@@ -21,9 +23,11 @@ pub(crate) mod affinity;
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
+pub(crate) mod pipe;
 pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod sockopt;
 
 use std::io;
 

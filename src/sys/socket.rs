@@ -1,7 +1,7 @@
 //! Socket system calls: every socket geode creates is non-blocking and close-on-exec from its
 //! first instant (`SOCK_NONBLOCK | SOCK_CLOEXEC`, `accept4`), in one syscall.
 
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -66,6 +66,40 @@ pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
             0 as libc::c_long,
         )
     };
+    Ok(cvt(n)? as usize)
+}
+
+/// The most buffers one vectored call passes (the kernel refuses more than `IOV_MAX` with
+/// `EINVAL`; std caps the same way).
+const MAX_IOV: usize = 1024;
+
+/// `recvmsg(fd, bufs, 0)`: a vectored read of a socket, into at most 1024 buffers.
+pub(crate) fn recv_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    let n = bufs.len().min(MAX_IOV);
+    let bufs = &mut bufs[..n];
+    // SAFETY: an all-zero msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSliceMut` is ABI-compatible with `iovec` on Unix (std guarantees it).
+    msg.msg_iov = bufs.as_mut_ptr().cast();
+    msg.msg_iovlen = bufs.len() as _;
+    // SAFETY: `msg` points at `bufs.len()` iovecs, each valid for writes of its length for
+    // the whole call.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
+    Ok(cvt(n)? as usize)
+}
+
+/// `sendmsg(fd, bufs, MSG_NOSIGNAL)`: a vectored write to a socket, from at most 1024
+/// buffers; a closed peer is `EPIPE`, never `SIGPIPE`.
+pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let bufs = &bufs[..bufs.len().min(MAX_IOV)];
+    // SAFETY: an all-zero msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSlice` is ABI-compatible with `iovec`; sendmsg only reads through the pointer.
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+    msg.msg_iovlen = bufs.len() as _;
+    // SAFETY: `msg` points at `bufs.len()` iovecs, each valid for reads of its length for the
+    // whole call.
+    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
     Ok(cvt(n)? as usize)
 }
 

@@ -55,6 +55,21 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 }
 
 /// A schedule of ticks: see [`interval`].
+///
+/// It is also a `futures_core::Stream` of the ticks' scheduled instants, which never ends.
+///
+/// # Examples
+/// ```
+/// use futures_util::StreamExt;
+/// use geode::time::{interval, pause};
+/// use std::time::Duration;
+///
+/// geode::block_on(async {
+///     pause();
+///     let ticks: Vec<_> = interval(Duration::from_secs(1)).take(3).collect().await;
+///     assert_eq!(ticks[2] - ticks[0], Duration::from_secs(2));
+/// });
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     delay: Sleep,
@@ -100,6 +115,71 @@ impl Interval {
         Pin::new(&mut self.delay).reset(Instant::now() + self.period);
     }
 
+    /// Restarts the schedule with a tick now: the next [`tick`](Self::tick) returns at once,
+    /// and the ones after it follow every period from now.
+    ///
+    /// # Examples
+    /// ```
+    /// use geode::time::{Instant, interval, pause};
+    /// use std::time::Duration;
+    ///
+    /// geode::block_on(async {
+    ///     pause();
+    ///     let mut every = interval(Duration::from_secs(10));
+    ///     every.tick().await;
+    ///     every.reset_immediately();
+    ///     let start = Instant::now();
+    ///     assert_eq!(every.tick().await, start); // no wait
+    ///     assert_eq!(every.tick().await, start + Duration::from_secs(10));
+    /// });
+    /// ```
+    pub fn reset_immediately(&mut self) {
+        Pin::new(&mut self.delay).reset(Instant::now());
+    }
+
+    /// Restarts the schedule with the next tick `after` from now, then every period.
+    ///
+    /// # Examples
+    /// ```
+    /// use geode::time::{Instant, interval, pause};
+    /// use std::time::Duration;
+    ///
+    /// geode::block_on(async {
+    ///     pause();
+    ///     let mut every = interval(Duration::from_secs(10));
+    ///     every.tick().await;
+    ///     let start = Instant::now();
+    ///     every.reset_after(Duration::from_secs(3));
+    ///     assert_eq!(every.tick().await, start + Duration::from_secs(3));
+    ///     assert_eq!(every.tick().await, start + Duration::from_secs(13));
+    /// });
+    /// ```
+    pub fn reset_after(&mut self, after: Duration) {
+        Pin::new(&mut self.delay).reset(Instant::now() + after);
+    }
+
+    /// Restarts the schedule with the next tick at `deadline` (at once if it is past), then
+    /// every period after it.
+    ///
+    /// # Examples
+    /// ```
+    /// use geode::time::{Instant, interval, pause};
+    /// use std::time::Duration;
+    ///
+    /// geode::block_on(async {
+    ///     pause();
+    ///     let mut every = interval(Duration::from_secs(10));
+    ///     every.tick().await;
+    ///     let at = Instant::now() + Duration::from_secs(25);
+    ///     every.reset_at(at);
+    ///     assert_eq!(every.tick().await, at);
+    ///     assert_eq!(every.tick().await, at + Duration::from_secs(10));
+    /// });
+    /// ```
+    pub fn reset_at(&mut self, deadline: Instant) {
+        Pin::new(&mut self.delay).reset(deadline);
+    }
+
     /// The behaviour for missed ticks.
     pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
         self.behavior
@@ -113,5 +193,17 @@ impl Interval {
     /// The period.
     pub fn period(&self) -> Duration {
         self.period
+    }
+}
+
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
     }
 }
