@@ -254,9 +254,19 @@ mod tests {
             std::thread::yield_now();
         }
         remove_listener(sig);
+        // The handler bumps the generation, then writes: the write may not have landed yet.
         let mut buf = [0u8; 8];
         let n = std::fs::File::from(fd);
         use std::io::Read;
-        assert_eq!((&n).read(&mut buf).unwrap(), 8);
+        let got = loop {
+            match (&n).read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "eventfd not written");
+                    std::thread::yield_now();
+                }
+                other => break other,
+            }
+        };
+        assert_eq!(got.unwrap(), 8);
     }
 }
