@@ -1,17 +1,20 @@
-//! `TcpSocket`: a TCP socket set up before it listens, in tokio's shape.
+//! `TcpSocket`: a TCP socket set up before it listens or connects, in tokio's shape.
 
 use std::io;
 use std::net::{self, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
 
-use super::TcpListener;
+use super::{TcpListener, TcpStream};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket::{self, Kind, SocketFlag};
+use crate::sys::sockopt::{self, IntOpt};
 
-/// A TCP socket that is not yet listening, for options that must be set before `bind`
-/// (`SO_REUSEPORT`, `SO_REUSEADDR`), as tokio's `TcpSocket`: [`new_v4`](TcpSocket::new_v4) or
-/// [`new_v6`](TcpSocket::new_v6), setters, [`bind`](TcpSocket::bind), then
-/// [`listen`](TcpSocket::listen). Created non-blocking and close-on-exec.
+/// A TCP socket that is not yet listening or connected, for options that must be set before
+/// `bind`, `listen` or `connect` (`SO_REUSEPORT`, `SO_REUSEADDR`, buffer sizes...), as
+/// tokio's `TcpSocket`: [`new_v4`](TcpSocket::new_v4) or [`new_v6`](TcpSocket::new_v6),
+/// setters, perhaps [`bind`](TcpSocket::bind), then [`listen`](TcpSocket::listen) or
+/// [`connect`](TcpSocket::connect). Created non-blocking and close-on-exec.
 ///
 /// Its use here: one listener per thread on one port with `SO_REUSEPORT`, the kernel spreading
 /// connections between them (see [`thread_per_core`](crate::runtime::thread_per_core)).
@@ -151,6 +154,113 @@ impl TcpSocket {
         self.inner.local_addr()
     }
 
+    /// Whether `SO_REUSEADDR` is set.
+    pub fn reuseaddr(&self) -> io::Result<bool> {
+        Ok(sockopt::int_opt(self.as_fd(), IntOpt::ReuseAddr)? != 0)
+    }
+
+    /// Whether `SO_REUSEPORT` is set.
+    pub fn reuseport(&self) -> io::Result<bool> {
+        Ok(sockopt::int_opt(self.as_fd(), IntOpt::ReusePort)? != 0)
+    }
+
+    /// Sets `SO_KEEPALIVE`: probe an idle connection, and fail it if the peer is gone.
+    pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
+        sockopt::set_int_opt(self.as_fd(), IntOpt::KeepAlive, keepalive.into())
+    }
+
+    /// Whether `SO_KEEPALIVE` is set.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        Ok(sockopt::int_opt(self.as_fd(), IntOpt::KeepAlive)? != 0)
+    }
+
+    /// Sets `TCP_NODELAY` (no Nagle delay), which the connected stream keeps.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        sockopt::set_int_opt(self.as_fd(), IntOpt::NoDelay, nodelay.into())
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(sockopt::int_opt(self.as_fd(), IntOpt::NoDelay)? != 0)
+    }
+
+    /// Sets `SO_LINGER`: `None` (the default) lets a close return at once while the kernel
+    /// sends what is left; `Some(d)` makes close wait up to `d` (whole seconds, a fraction
+    /// rounded up), and `Some(Duration::ZERO)` resets the connection on close.
+    ///
+    /// # Errors
+    /// `InvalidInput` for more than `i32::MAX` seconds.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        sockopt::set_linger(self.as_fd(), linger)
+    }
+
+    /// `SO_LINGER`, as [`set_linger`](TcpSocket::set_linger) takes it.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        sockopt::linger(self.as_fd())
+    }
+
+    /// Sets `SO_SNDBUF`, the send buffer's size in bytes (the kernel doubles the value for its
+    /// bookkeeping and applies `net.core.wmem_max`; [`send_buffer_size`] reads what it kept).
+    ///
+    /// [`send_buffer_size`]: TcpSocket::send_buffer_size
+    ///
+    /// # Errors
+    /// `InvalidInput` for a size past `i32::MAX`.
+    pub fn set_send_buffer_size(&self, size: u32) -> io::Result<()> {
+        sockopt::set_int_opt(self.as_fd(), IntOpt::SendBuffer, buffer_size(size)?)
+    }
+
+    /// `SO_SNDBUF` as the kernel keeps it.
+    pub fn send_buffer_size(&self) -> io::Result<u32> {
+        Ok(sockopt::int_opt(self.as_fd(), IntOpt::SendBuffer)?.max(0) as u32)
+    }
+
+    /// Sets `SO_RCVBUF`, the receive buffer's size in bytes (as
+    /// [`set_send_buffer_size`](TcpSocket::set_send_buffer_size)).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a size past `i32::MAX`.
+    pub fn set_recv_buffer_size(&self, size: u32) -> io::Result<()> {
+        sockopt::set_int_opt(self.as_fd(), IntOpt::RecvBuffer, buffer_size(size)?)
+    }
+
+    /// `SO_RCVBUF` as the kernel keeps it.
+    pub fn recv_buffer_size(&self) -> io::Result<u32> {
+        Ok(sockopt::int_opt(self.as_fd(), IntOpt::RecvBuffer)?.max(0) as u32)
+    }
+
+    /// The pending error of the socket (`SO_ERROR`), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        socket::take_error(self.as_fd())
+    }
+
+    /// Connects to `addr` (without blocking the thread: `EINPROGRESS`, then the socket
+    /// becomes writable) and returns the stream, registered with this thread's reactor. The
+    /// options set before carry over.
+    ///
+    /// # Errors
+    /// The connect's: `ConnectionRefused`, `TimedOut`, `NetworkUnreachable`, `InvalidInput`
+    /// for an address of the other family...
+    ///
+    /// # Examples
+    /// ```
+    /// use geode::net::{TcpListener, TcpSocket};
+    ///
+    /// geode::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let socket = TcpSocket::new_v4()?;
+    ///     socket.set_nodelay(true)?;
+    ///     socket.set_keepalive(true)?;
+    ///     let stream = socket.connect(listener.local_addr()?).await?;
+    ///     assert!(stream.nodelay()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect_socket(OwnedFd::from(self.inner), addr).await
+    }
+
     /// Starts listening, with an accept queue of `backlog` connections (capped by
     /// `net.core.somaxconn`), and returns the listener, registered with this thread's reactor.
     ///
@@ -184,6 +294,15 @@ impl AsRawFd for TcpSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
     }
+}
+
+fn buffer_size(size: u32) -> io::Result<i32> {
+    i32::try_from(size).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "geode: a socket buffer size is at most i32::MAX bytes",
+        )
+    })
 }
 
 fn libc_family(v6: bool) -> i32 {

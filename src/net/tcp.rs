@@ -220,6 +220,11 @@ impl TcpStream {
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = socket::socket(socket::family_of(&addr), Kind::Stream)?;
+        TcpStream::connect_socket(fd, addr).await
+    }
+
+    /// A non-blocking connect of `fd` (a fresh stream socket geode created) to `addr`.
+    pub(super) async fn connect_socket(fd: OwnedFd, addr: SocketAddr) -> io::Result<TcpStream> {
         match socket::connect(fd.as_fd(), &RawAddr::from_inet(&addr)) {
             Ok(()) => return Ok(TcpStream::from_new_socket(fd)),
             Err(e) if socket::is_in_progress(&e) => {}

@@ -1,4 +1,5 @@
-//! Socket options std does not offer: `SO_LINGER`, `IP_TOS`, `SO_PEERCRED`.
+//! Socket options std does not offer: `SO_LINGER`, `IP_TOS`, `SO_PEERCRED`, and the integer
+//! options of a socket that is not yet a std type (`TcpSocket`).
 
 use std::io;
 use std::mem::{MaybeUninit, size_of};
@@ -48,6 +49,42 @@ fn set<T: OptValue>(
         )
     })?;
     Ok(())
+}
+
+/// Integer socket options, by what they mean.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum IntOpt {
+    ReuseAddr,
+    ReusePort,
+    KeepAlive,
+    NoDelay,
+    SendBuffer,
+    RecvBuffer,
+}
+
+impl IntOpt {
+    fn level_name(self) -> (libc::c_int, libc::c_int) {
+        match self {
+            IntOpt::ReuseAddr => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+            IntOpt::ReusePort => (libc::SOL_SOCKET, libc::SO_REUSEPORT),
+            IntOpt::KeepAlive => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+            IntOpt::NoDelay => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            IntOpt::SendBuffer => (libc::SOL_SOCKET, libc::SO_SNDBUF),
+            IntOpt::RecvBuffer => (libc::SOL_SOCKET, libc::SO_RCVBUF),
+        }
+    }
+}
+
+/// The value of an integer option.
+pub(crate) fn int_opt(fd: BorrowedFd<'_>, opt: IntOpt) -> io::Result<libc::c_int> {
+    let (level, name) = opt.level_name();
+    get(fd, level, name)
+}
+
+/// Sets an integer option.
+pub(crate) fn set_int_opt(fd: BorrowedFd<'_>, opt: IntOpt, value: libc::c_int) -> io::Result<()> {
+    let (level, name) = opt.level_name();
+    set(fd, level, name, value)
 }
 
 /// `SO_LINGER`: `None` if off, else how long a close waits for unsent data.
