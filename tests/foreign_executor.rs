@@ -303,3 +303,29 @@ fn park_takes_over_from_the_helper_and_geodes_executor_never_starts_one() {
     // That helper ends with its thread.
     wait_for_helpers(0, "after the thread ended");
 }
+
+#[test]
+fn a_hand_polled_future_woken_by_the_helper_is_ready_at_its_next_poll() {
+    // Nothing parks on this thread: the helper wakes the task once the data is there, and
+    // the next poll (which turns the reactor first) completes the read.
+    let _g = shared();
+    std::thread::spawn(|| {
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = Async::new(a).unwrap();
+        let mut buf = [0; 1];
+        let mut task = tokio_test::task::spawn(a.read_with(|mut s| s.read(&mut buf)));
+        assert!(task.poll().is_pending());
+        b.write_all(b"x").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !task.is_woken() {
+            assert!(Instant::now() < deadline, "the helper never woke the read");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        match task.poll() {
+            Poll::Ready(Ok(1)) => {}
+            other => panic!("woken by the helper, the read gave {other:?}"),
+        }
+    })
+    .join()
+    .unwrap();
+}

@@ -609,9 +609,10 @@ fn a_reset_from_another_thread_wakes_the_task_for_the_earlier_deadline() {
 
 #[test]
 fn a_reset_from_another_thread_to_a_later_deadline_is_not_early() {
-    // Armed at the first poll for 10 ms from then (so it is surely pending, however slow the
-    // machine), then pushed back from another thread while the first poll is still running:
-    // the old deadline cannot fire before the reset is made.
+    // Armed at the first poll for 200 ms from then (pending at that poll, even if valgrind
+    // lets another thread run between the reset and the poll), then pushed back from another
+    // thread while the first poll is still running: the old deadline cannot fire before the
+    // reset is made.
     let s = Arc::new(std::sync::Mutex::new(sleep(Duration::MAX)));
     let s2 = s.clone();
     let (armed_tx, armed_rx) = mpsc::channel();
@@ -620,7 +621,7 @@ fn a_reset_from_another_thread_to_a_later_deadline_is_not_early() {
         armed_rx
             .recv_timeout(Duration::from_secs(5))
             .expect("the sleep was never polled");
-        let new_deadline = Instant::now() + 60 * MS;
+        let new_deadline = Instant::now() + 400 * MS;
         std::pin::Pin::new(&mut *s2.lock().unwrap()).reset(new_deadline);
         reset_tx.send(()).unwrap();
         new_deadline
@@ -633,11 +634,12 @@ fn a_reset_from_another_thread_to_a_later_deadline_is_not_early() {
             poll_fn(|cx| {
                 let mut guard = s.lock().unwrap();
                 if armed.is_some() {
-                    std::pin::Pin::new(&mut *guard).reset(Instant::now() + 10 * MS);
+                    std::pin::Pin::new(&mut *guard).reset(Instant::now() + 200 * MS);
                 }
                 let r = std::pin::Pin::new(&mut *guard).poll(cx);
                 drop(guard);
                 if let Some(tx) = armed.take() {
+                    assert!(r.is_pending(), "a 200 ms sleep completed at its first poll");
                     tx.send(()).unwrap();
                     reset_rx
                         .recv_timeout(Duration::from_secs(5))

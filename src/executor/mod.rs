@@ -446,8 +446,9 @@ impl Future for YieldNow {
         if reactor::defer(cx.waker()).is_none() {
             cx.waker().wake_by_ref();
         }
-        // Where nothing runs the reactor, this runs its turn (which wakes us).
-        reactor::fallback::on_pending(cx.waker());
+        // Where nothing runs the reactor, a turn now wakes us (and the helper takes note).
+        let mut turned = false;
+        while reactor::fallback::retry_after_turn(cx.waker(), &mut turned) {}
         Poll::Pending
     }
 }

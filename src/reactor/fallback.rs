@@ -8,7 +8,8 @@
 //! just waiting:
 //!
 //! 1. It runs one non-blocking turn of this thread's reactor itself, right there: events that
-//!    already arrived are dispatched, due timers fire, staged timeouts get their deadlines.
+//!    already arrived are dispatched, due timers fire, staged timeouts get their deadlines;
+//!    then it checks its own state once more ([`retry_after_turn`]), and may be ready now.
 //! 2. It hands a clone of its waker, and the reactor's next timer deadline, to this thread's
 //!    *helper*: a thread that `poll(2)`s this reactor's epoll fd (readable while events are
 //!    pending; polling it consumes nothing) and an eventfd of its own, with the
@@ -25,7 +26,7 @@
 //! executor polls before its first `park`, so a helper it starts then wakes nobody for its
 //! first 10 ms: the executor's `park` ends it before it could wake anything.
 //!
-//! Driven threads pay one thread-local load per pending poll: [`on_pending`] is inlined, the
+//! Driven threads pay one thread-local load per pending poll: [`retry_after_turn`] is inlined, the
 //! rest is out of line.
 
 use std::cell::Cell;
@@ -82,23 +83,31 @@ pub(super) fn mark_parked() -> bool {
     })
 }
 
-/// Called by a geode future that is about to return `Pending`, its waker stored where the
-/// reactor will find it, and no reactor or queue borrow held.
+/// Called by a geode future that found itself pending (its waker stored where the reactor will
+/// find it, no reactor or queue borrow held), with a flag of its own that starts `false`.
+/// `true` means "check again": on a thread nothing drives, the first call runs one
+/// non-blocking turn of the reactor (arrived events dispatched, due timers fired), so a future
+/// woken by the helper, or polled by hand, is ready at the poll after its event came.
+/// `false` means "return `Pending`"; there, the waker is also left with the helper. On a
+/// driven thread: one thread-local load, and `false`.
 #[inline]
-pub(crate) fn on_pending(waker: &Waker) {
-    if !is_driven() {
-        undriven(waker);
+pub(crate) fn retry_after_turn(waker: &Waker, turned: &mut bool) -> bool {
+    !is_driven() && undriven_retry(waker, turned)
+}
+
+#[cold]
+#[inline(never)]
+fn undriven_retry(waker: &Waker, turned: &mut bool) -> bool {
+    if !std::mem::replace(turned, true) && super::turn_now().is_ok() {
+        return true;
     }
+    undriven(waker);
+    false
 }
 
 #[cold]
 #[inline(never)]
 fn undriven(waker: &Waker) {
-    if super::turn_now().is_err() {
-        // The reactor cannot turn: poll again soon rather than never (the error shows there).
-        waker.wake_by_ref();
-        return;
-    }
     match super::try_with(|r| r.fallback_helper()) {
         Some(Ok((helper, deadline))) => helper.note(waker, deadline),
         // No helper (no thread or fd to spare, or the thread is exiting): a busy poll beats a

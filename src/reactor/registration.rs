@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
+use super::fallback::retry_after_turn;
 use super::waiters::{Direction, Readiness, Ticket, WaiterState};
 use super::{Reactor, coop, with};
 use crate::slab::Key;
@@ -427,7 +428,7 @@ impl IoState {
         if let Some(w) = waiter.as_deref_mut() {
             if let Some(ticket) = w.ticket {
                 match d.refresh(ticket, cx.waker()) {
-                    WaiterState::Queued => return pending(cx),
+                    WaiterState::Queued => return Poll::Pending,
                     WaiterState::Notified if !self.ready_now(dir) => {
                         // The edge was used up outside geode: wait for the next one, keeping
                         // this waiter's place (it still heads the line).
@@ -438,7 +439,7 @@ impl IoState {
                         }
                         d.readiness.set(Readiness::NotReady);
                         d.requeue(ticket, cx.waker());
-                        return pending(cx);
+                        return Poll::Pending;
                     }
                     WaiterState::Notified => {
                         // Readiness is handed to the caller, who may or may not use it: pass
@@ -473,7 +474,7 @@ impl IoState {
             Some(w) => w.ticket = Some(d.enqueue(cx.waker())),
             None => d.add_poll_waker(cx.waker()),
         }
-        pending(cx)
+        Poll::Pending
     }
 
     /// Whether the kernel says the fd is ready in `dir` right now.
@@ -484,13 +485,6 @@ impl IoState {
         };
         crate::sys::fd::poll_now(self.fd.get(), asked)
     }
-}
-
-/// `Pending`, the waker stored: on a thread nothing drives, the fallback takes note.
-#[inline]
-fn pending<T>(cx: &Context<'_>) -> Poll<T> {
-    super::fallback::on_pending(cx.waker());
-    Poll::Pending
 }
 
 /// `then`, unless the task's coop budget is spent (then `Pending`, the task re-woken).
@@ -592,15 +586,23 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
-        let notified = match self.state.begin(dir, waiter.as_deref_mut(), cx) {
-            Begin::Try(notified) => notified,
-            Begin::Pending => return pending(cx),
-        };
-        let (res, outcome) = attempt(&mut op, &drained);
-        match self.state.finish(dir, waiter, cx, notified, outcome) {
-            Ok(true) => pending(cx),
-            Ok(false) => Poll::Ready(res),
-            Err(e) => Poll::Ready(Err(e)),
+        let mut turned = false;
+        loop {
+            let notified = match self.state.begin(dir, waiter.as_deref_mut(), cx) {
+                Begin::Try(notified) => notified,
+                Begin::Pending if retry_after_turn(cx.waker(), &mut turned) => continue,
+                Begin::Pending => return Poll::Pending,
+            };
+            let (res, outcome) = attempt(&mut op, &drained);
+            return match self
+                .state
+                .finish(dir, waiter.as_deref_mut(), cx, notified, outcome)
+            {
+                Ok(true) if retry_after_turn(cx.waker(), &mut turned) => continue,
+                Ok(true) => Poll::Pending,
+                Ok(false) => Poll::Ready(res),
+                Err(e) => Poll::Ready(Err(e)),
+            };
         }
     }
 
@@ -654,7 +656,14 @@ impl Registration {
         cx: &mut Context<'_>,
         waiter: Option<&mut WaitSlot<'_>>,
     ) -> Poll<io::Result<()>> {
-        self.state.poll_ready(dir, waiter, cx)
+        let mut waiter = waiter;
+        let mut turned = false;
+        loop {
+            match self.state.poll_ready(dir, waiter.as_deref_mut(), cx) {
+                Poll::Pending if retry_after_turn(cx.waker(), &mut turned) => continue,
+                p => return p,
+            }
+        }
     }
 
     /// A queue slot for one future-style operation in direction `dir`.
@@ -697,15 +706,20 @@ impl WaitSlot<'_> {
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         let (state, dir) = (self.state, self.dir);
-        let notified = match state.begin(dir, Some(self), cx) {
-            Begin::Try(notified) => notified,
-            Begin::Pending => return pending(cx),
-        };
-        let (res, outcome) = attempt(&mut op, &drained);
-        match state.finish(dir, Some(self), cx, notified, outcome) {
-            Ok(true) => pending(cx),
-            Ok(false) => Poll::Ready(res),
-            Err(e) => Poll::Ready(Err(e)),
+        let mut turned = false;
+        loop {
+            let notified = match state.begin(dir, Some(self), cx) {
+                Begin::Try(notified) => notified,
+                Begin::Pending if retry_after_turn(cx.waker(), &mut turned) => continue,
+                Begin::Pending => return Poll::Pending,
+            };
+            let (res, outcome) = attempt(&mut op, &drained);
+            return match state.finish(dir, Some(self), cx, notified, outcome) {
+                Ok(true) if retry_after_turn(cx.waker(), &mut turned) => continue,
+                Ok(true) => Poll::Pending,
+                Ok(false) => Poll::Ready(res),
+                Err(e) => Poll::Ready(Err(e)),
+            };
         }
     }
 }

@@ -123,6 +123,19 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        let mut turned = false;
+        loop {
+            match this.poll_once(cx) {
+                Poll::Pending if reactor::fallback::retry_after_turn(cx.waker(), &mut turned) => {}
+                p => return p,
+            }
+        }
+    }
+}
+
+impl Sleep {
+    fn poll_once(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         if this.state == DONE {
             return Poll::Ready(());
         }
@@ -158,7 +171,6 @@ impl Future for Sleep {
             this.state = DONE;
             Poll::Ready(())
         } else {
-            reactor::fallback::on_pending(cx.waker());
             Poll::Pending
         }
     }

@@ -156,7 +156,12 @@ impl<F: Future> Future for Timeout<F> {
             Timer::Staged(staged) => match staged.poll_fired(cx.waker()) {
                 Some(true) => return Poll::Ready(Err(Elapsed(()))),
                 Some(false) => {
-                    reactor::fallback::on_pending(cx.waker());
+                    let mut turned = false;
+                    while reactor::fallback::retry_after_turn(cx.waker(), &mut turned) {
+                        if staged.poll_fired(cx.waker()) == Some(true) {
+                            return Poll::Ready(Err(Elapsed(())));
+                        }
+                    }
                     return Poll::Pending;
                 }
                 // Moved to another thread: the limit restarts here, as the deadline the other
@@ -168,7 +173,10 @@ impl<F: Future> Future for Timeout<F> {
         let sleep = match *this.limit {
             Limit::After(d) if !d.is_zero() => {
                 *this.timer = Timer::Staged(Staged::new(d, cx.waker()));
-                reactor::fallback::on_pending(cx.waker());
+                // Where nothing drives the reactor, a turn now gives the timer its deadline
+                // (and the helper learns it).
+                let mut turned = false;
+                while reactor::fallback::retry_after_turn(cx.waker(), &mut turned) {}
                 return Poll::Pending;
             }
             Limit::After(d) => sleep(d),
