@@ -49,6 +49,7 @@ mod stream_methods;
 mod tcp;
 mod udp;
 pub mod unix;
+mod unix_socket;
 
 pub use accept::{Incoming, UnixIncoming};
 pub use addrs::{SocketAddrs, ToSocketAddrs, lookup_host};
@@ -56,6 +57,7 @@ pub use socket::TcpSocket;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
+pub use unix_socket::UnixSocket;
 
 use std::io;
 use std::net::SocketAddr;

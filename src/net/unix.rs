@@ -158,9 +158,14 @@ impl UnixStream {
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let addr = RawAddr::from_unix_path(path.as_ref())?;
         let fd = socket::socket(AF_UNIX, Kind::Stream)?;
+        UnixStream::connect_socket(fd, &addr).await
+    }
+
+    /// Connects `fd` (a fresh stream socket geode created) to `addr`.
+    pub(super) async fn connect_socket(fd: OwnedFd, addr: &RawAddr) -> io::Result<UnixStream> {
         let mut delay = Duration::from_micros(100);
         loop {
-            match socket::connect(fd.as_fd(), &addr) {
+            match socket::connect(fd.as_fd(), addr) {
                 Ok(()) => return Ok(UnixStream::from_new_socket(fd)),
                 // A Unix connect does not go on in the background: EAGAIN means the listener's
                 // backlog is full, and the connect must be tried again later.
@@ -264,7 +269,7 @@ pub struct UnixDatagram {
 }
 
 impl UnixDatagram {
-    fn from_new_socket(fd: OwnedFd) -> UnixDatagram {
+    pub(super) fn from_new_socket(fd: OwnedFd) -> UnixDatagram {
         UnixDatagram {
             io: Async::new_socket(net::UnixDatagram::from(fd)),
         }

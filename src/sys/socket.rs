@@ -9,7 +9,7 @@ use super::addr::{AddrBuf, RawAddr};
 use super::{cvt, cvt_retry};
 
 /// Which kind of socket to create.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Stream,
     Datagram,
