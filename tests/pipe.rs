@@ -24,12 +24,19 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// mkfifo(3), in-process: a `mkfifo` child process would hold copies of this process's fds
+/// between its fork and exec, and another test's "the reader is gone" would see a reader.
 fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo {path:?}");
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that lives across the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {path:?}: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// Whether `O_NONBLOCK` is set on `fd`, from /proc/self/fdinfo (octal `flags:`).
