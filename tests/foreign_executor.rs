@@ -6,6 +6,7 @@
 //! `park` takes over from the fallback helper, which ends; geode's executor never starts one.
 
 mod util;
+use util::helper_threads;
 
 use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
@@ -225,15 +226,6 @@ mod under_each_executor {
         yields,
         wake_from_another_thread,
     );
-}
-
-/// Threads of this process named `geode-fallback`.
-fn helper_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == "geode-fallback")
-        .count()
 }
 
 /// Waits (at most 10 s) until exactly `n` helper threads exist.

@@ -374,3 +374,12 @@ pub async fn wait_for_fork_child(pid: libc::pid_t, secs: u64) {
         libc::WEXITSTATUS(status)
     );
 }
+
+/// Threads of this process named `geode-fallback` (the fallback helpers of undriven threads).
+pub fn helper_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == "geode-fallback")
+        .count()
+}
