@@ -5,7 +5,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
-use crate::reactor::registration::{Dir, Registration, WaitSlot};
+use super::{Direction, Waiter};
+use crate::reactor::Registration;
 
 /// An fd made asynchronous: operations that would block wait for the reactor instead.
 ///
@@ -122,15 +123,15 @@ impl<T: AsFd> Async<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn readable(&self) -> io::Result<()> {
-        let mut slot = self.reg.waiter(Dir::Read);
-        poll_fn(|cx| self.reg.poll_ready(Dir::Read, cx, Some(&mut slot))).await
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_ready(cx)).await
     }
 
     /// Waits until the fd is writable. Like [`readable`](Self::readable), it checks with the
     /// kernel before answering, so a pipe or socket filled outside geode makes it wait.
     pub async fn writable(&self) -> io::Result<()> {
-        let mut slot = self.reg.waiter(Dir::Write);
-        poll_fn(|cx| self.reg.poll_ready(Dir::Write, cx, Some(&mut slot))).await
+        let mut waiter = self.reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_ready(cx)).await
     }
 
     /// Polls for read readiness, with [`readable`](Self::readable)'s guarantee: `Ready` only
@@ -138,12 +139,12 @@ impl<T: AsFd> Async<T> {
     /// are woken (each task once), so use it from `poll_*` implementations, not from several
     /// futures at once.
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.reg.poll_ready(Dir::Read, cx, None)
+        self.reg.poll_ready(Direction::Read, cx)
     }
 
     /// Polls for write readiness. See [`poll_readable`](Self::poll_readable).
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.reg.poll_ready(Dir::Write, cx, None)
+        self.reg.poll_ready(Direction::Write, cx)
     }
 
     /// Runs a read-like operation, waiting for readability each time it returns `WouldBlock`.
@@ -171,23 +172,15 @@ impl<T: AsFd> Async<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let mut slot = self.reg.waiter(Dir::Read);
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(Dir::Read, cx, Some(&mut slot), || op(&self.io), |_| false)
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io(cx, || op(&self.io), never)).await
     }
 
     /// Runs a write-like operation, waiting for writability each time it returns `WouldBlock`.
     /// See [`read_with`](Self::read_with).
     pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let mut slot = self.reg.waiter(Dir::Write);
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(Dir::Write, cx, Some(&mut slot), || op(&self.io), |_| false)
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_io(cx, || op(&self.io), never)).await
     }
 
     /// Wraps a socket geode created non-blocking itself, skipping `new`'s checks (no syscall).
@@ -196,40 +189,46 @@ impl<T: AsFd> Async<T> {
         Async { reg, io }
     }
 
-    /// A FIFO queue slot for a future-style operation in `dir`.
-    pub(crate) fn waiter(&self, dir: Dir) -> WaitSlot<'_> {
+    /// A place in `dir`'s FIFO line, for a future-style operation: its `poll_io` and
+    /// `poll_ready` keep the place across polls.
+    #[inline]
+    pub(crate) fn waiter(&self, dir: Direction) -> Waiter<'_> {
         self.reg.waiter(dir)
     }
 
-    /// The reactor's poll loop with every knob: a queue slot (future-style callers) or none
-    /// (`poll_*` callers), and `drained`, which says from a result whether the fd is drained.
+    /// One poll of an operation for a `poll_*` caller, which has no place in line (its waker
+    /// is woken by every edge). `drained` says from a result whether the fd is drained (a
+    /// short stream transfer).
     pub(crate) fn poll_io<R>(
         &self,
-        dir: Dir,
+        dir: Direction,
         cx: &mut Context<'_>,
-        slot: Option<&mut WaitSlot<'_>>,
         op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
-        self.reg.poll_io(dir, cx, slot, op, drained)
+        self.reg.poll_io(dir, cx, op, drained)
     }
 
-    /// The shared poll loop of the `poll_*` trait impls (no queue slot: they cannot keep one).
-    #[cfg(feature = "futures-io")]
-    pub(crate) fn poll_op<R>(
+    /// [`poll_io`](Self::poll_io) of an operation on the inner object.
+    pub(crate) fn poll_with<R>(
         &self,
-        dir: Dir,
+        dir: Direction,
         cx: &mut Context<'_>,
-        op: impl FnMut() -> io::Result<R>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.reg.poll_io(dir, cx, None, op, |_| false)
+        self.reg.poll_io(dir, cx, || op(&self.io), never)
     }
 
-    /// Splits into the registration and the inner object, for `poll_*` impls that need
-    /// `&mut T`.
-    pub(crate) fn parts_mut(&mut self) -> (&Registration, &mut T) {
+    /// The registration and the inner object, for operations that need `&mut T`.
+    pub(super) fn parts_mut(&mut self) -> (&Registration, &mut T) {
         (&self.reg, &mut self.io)
     }
+}
+
+/// `drained` for operations that cannot tell (anything but a stream socket's own syscall).
+#[inline]
+pub(crate) fn never<R>(_: &R) -> bool {
+    false
 }
 
 impl<T: AsFd> AsFd for Async<T> {

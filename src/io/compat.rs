@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use super::Async;
-use crate::reactor::registration::Dir;
+use super::Direction;
+use super::async_fd::never;
 
 impl<T: AsFd + Read> AsyncRead for Async<T> {
     fn poll_read(
@@ -17,7 +18,7 @@ impl<T: AsFd + Read> AsyncRead for Async<T> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let (reg, io) = self.get_mut().parts_mut();
-        reg.poll_io(Dir::Read, cx, None, || io.read(buf), |_| false)
+        reg.poll_io(Direction::Read, cx, || io.read(buf), never)
     }
 
     fn poll_read_vectored(
@@ -26,7 +27,7 @@ impl<T: AsFd + Read> AsyncRead for Async<T> {
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         let (reg, io) = self.get_mut().parts_mut();
-        reg.poll_io(Dir::Read, cx, None, || io.read_vectored(bufs), |_| false)
+        reg.poll_io(Direction::Read, cx, || io.read_vectored(bufs), never)
     }
 }
 
@@ -37,7 +38,7 @@ impl<T: AsFd + Write> AsyncWrite for Async<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let (reg, io) = self.get_mut().parts_mut();
-        reg.poll_io(Dir::Write, cx, None, || io.write(buf), |_| false)
+        reg.poll_io(Direction::Write, cx, || io.write(buf), never)
     }
 
     fn poll_write_vectored(
@@ -46,12 +47,12 @@ impl<T: AsFd + Write> AsyncWrite for Async<T> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let (reg, io) = self.get_mut().parts_mut();
-        reg.poll_io(Dir::Write, cx, None, || io.write_vectored(bufs), |_| false)
+        reg.poll_io(Direction::Write, cx, || io.write_vectored(bufs), never)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let (reg, io) = self.get_mut().parts_mut();
-        reg.poll_io(Dir::Write, cx, None, || io.flush(), |_| false)
+        reg.poll_io(Direction::Write, cx, || io.flush(), never)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -69,7 +70,7 @@ where
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this: &Async<T> = *self;
-        this.poll_op(Dir::Read, cx, || this.get_ref().read(buf))
+        this.poll_with(Direction::Read, cx, |mut io| io.read(buf))
     }
 
     fn poll_read_vectored(
@@ -78,7 +79,7 @@ where
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         let this: &Async<T> = *self;
-        this.poll_op(Dir::Read, cx, || this.get_ref().read_vectored(bufs))
+        this.poll_with(Direction::Read, cx, |mut io| io.read_vectored(bufs))
     }
 }
 
@@ -92,7 +93,7 @@ where
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this: &Async<T> = *self;
-        this.poll_op(Dir::Write, cx, || this.get_ref().write(buf))
+        this.poll_with(Direction::Write, cx, |mut io| io.write(buf))
     }
 
     fn poll_write_vectored(
@@ -101,12 +102,12 @@ where
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this: &Async<T> = *self;
-        this.poll_op(Dir::Write, cx, || this.get_ref().write_vectored(bufs))
+        this.poll_with(Direction::Write, cx, |mut io| io.write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this: &Async<T> = *self;
-        this.poll_op(Dir::Write, cx, || this.get_ref().flush())
+        this.poll_with(Direction::Write, cx, |mut io| io.flush())
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

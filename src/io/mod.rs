@@ -14,7 +14,11 @@ mod compat;
 mod readiness;
 mod ready;
 mod stdio;
+pub(crate) mod stream;
 
 pub use async_fd::Async;
+pub(crate) use async_fd::never;
+// The reactor's vocabulary, as the layers above `io` speak it.
+pub(crate) use crate::reactor::{Direction, Waiter};
 pub use ready::{Interest, Ready};
 pub use stdio::{Stderr, Stdin, Stdout, stderr, stdin, stdout};

@@ -7,8 +7,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::task::{Context, Poll};
 
-use super::{Async, Interest, Ready};
-use crate::reactor::registration::{Dir, WaitSlot};
+use super::async_fd::never;
+use super::{Async, Direction, Interest, Ready};
 
 impl<T: AsFd> Async<T> {
     /// Waits until the fd is ready for any of `interest`, and says how it is: readable,
@@ -39,29 +39,44 @@ impl<T: AsFd> Async<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        let mut read = interest.is_readable().then(|| self.reg.waiter(Dir::Read));
-        let mut write = interest.is_writable().then(|| self.reg.waiter(Dir::Write));
-        poll_fn(|cx| self.poll_ready_in(cx, interest, read.as_mut(), write.as_mut())).await
+        let mut read = interest
+            .is_readable()
+            .then(|| self.reg.waiter(Direction::Read));
+        let mut write = interest
+            .is_writable()
+            .then(|| self.reg.waiter(Direction::Write));
+        poll_fn(|cx| {
+            self.poll_ready_in(cx, interest, |dir, cx| {
+                let waiter = match dir {
+                    Direction::Read => read.as_mut(),
+                    Direction::Write => write.as_mut(),
+                };
+                match waiter {
+                    Some(w) => w.poll_ready(cx),
+                    None => Poll::Pending,
+                }
+            })
+        })
+        .await
     }
 
-    /// One poll of [`ready`](Self::ready) (`None` slots: the `poll_*` form's shared wakers).
-    pub(crate) fn poll_ready_in(
+    /// One poll of [`ready`](Self::ready): `poll_dir` waits on one direction.
+    fn poll_ready_in(
         &self,
         cx: &mut Context<'_>,
         interest: Interest,
-        mut read: Option<&mut WaitSlot<'_>>,
-        mut write: Option<&mut WaitSlot<'_>>,
+        mut poll_dir: impl FnMut(Direction, &mut Context<'_>) -> Poll<io::Result<()>>,
     ) -> Poll<io::Result<Ready>> {
         loop {
             let mut any = false;
             if interest.is_readable() {
-                if let Poll::Ready(r) = self.reg.poll_ready(Dir::Read, cx, read.as_deref_mut()) {
+                if let Poll::Ready(r) = poll_dir(Direction::Read, cx) {
                     r?;
                     any = true;
                 }
             }
             if !any && interest.is_writable() {
-                if let Poll::Ready(r) = self.reg.poll_ready(Dir::Write, cx, write.as_deref_mut()) {
+                if let Poll::Ready(r) = poll_dir(Direction::Write, cx) {
                     r?;
                     any = true;
                 }
@@ -112,7 +127,7 @@ impl<T: AsFd> Async<T> {
         interest: Interest,
         f: impl FnOnce(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.try_in(interest, false, || f(&self.io), |_| false)
+        self.try_in(interest, false, || f(&self.io), never)
     }
 
     /// A `try_*` of geode's own: `op` is one non-blocking syscall on this fd, so its
@@ -133,7 +148,7 @@ impl<T: AsFd> Async<T> {
         interest: Interest,
         op: impl FnOnce(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.try_in(interest, true, || op(&self.io), |_| false)
+        self.try_in(interest, true, || op(&self.io), never)
     }
 
     fn try_in<R>(
@@ -143,10 +158,10 @@ impl<T: AsFd> Async<T> {
         op: impl FnOnce() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        let dirs: &[Dir] = match (interest.is_readable(), interest.is_writable()) {
-            (true, true) => &[Dir::Read, Dir::Write],
-            (true, false) => &[Dir::Read],
-            _ => &[Dir::Write],
+        let dirs: &[Direction] = match (interest.is_readable(), interest.is_writable()) {
+            (true, true) => &[Direction::Read, Direction::Write],
+            (true, false) => &[Direction::Read],
+            _ => &[Direction::Write],
         };
         self.reg.try_io(dirs, trusted, op, drained)
     }
@@ -174,8 +189,8 @@ impl<T: AsFd> Async<T> {
         mut op: impl FnMut(&mut T) -> io::Result<R>,
     ) -> io::Result<R> {
         let (reg, io) = self.parts_mut();
-        let mut slot = reg.waiter(Dir::Read);
-        poll_fn(|cx| reg.poll_io(Dir::Read, cx, Some(&mut slot), || op(io), |_| false)).await
+        let mut waiter = reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io(cx, || op(io), never)).await
     }
 
     /// [`write_with`](Self::write_with) with `&mut T`.
@@ -201,7 +216,7 @@ impl<T: AsFd> Async<T> {
         mut op: impl FnMut(&mut T) -> io::Result<R>,
     ) -> io::Result<R> {
         let (reg, io) = self.parts_mut();
-        let mut slot = reg.waiter(Dir::Write);
-        poll_fn(|cx| reg.poll_io(Dir::Write, cx, Some(&mut slot), || op(io), |_| false)).await
+        let mut waiter = reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_io(cx, || op(io), never)).await
     }
 }

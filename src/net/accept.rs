@@ -14,8 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use crate::io::Async;
-use crate::reactor::registration::{Dir, WaitSlot};
+use crate::io::{Async, Direction, Waiter, never};
 use crate::sys::socket::is_fd_exhaustion;
 use crate::time::{Sleep, sleep};
 
@@ -62,14 +61,14 @@ pub(crate) struct BackoffWait {
 
 /// One accept in progress: its place in the listener's queue and its backoff sleep.
 pub(crate) struct AcceptState<'a> {
-    slot: WaitSlot<'a>,
+    waiter: Waiter<'a>,
     wait: BackoffWait,
 }
 
 impl<'a> AcceptState<'a> {
     pub(crate) fn new<T: AsFd>(io: &'a Async<T>) -> AcceptState<'a> {
         AcceptState {
-            slot: io.waiter(Dir::Read),
+            waiter: io.waiter(Direction::Read),
             wait: BackoffWait::default(),
         }
     }
@@ -82,13 +81,20 @@ pub(crate) fn poll_accept<T: AsFd, R>(
     backoff: &Backoff,
     op: impl FnMut() -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
-    poll_accept_with(io, cx, Some(&mut state.slot), &mut state.wait, backoff, op)
+    poll_accept_with(
+        io,
+        cx,
+        Some(&mut state.waiter),
+        &mut state.wait,
+        backoff,
+        op,
+    )
 }
 
 fn poll_accept_with<T: AsFd, R>(
     io: &Async<T>,
     cx: &mut Context<'_>,
-    slot: Option<&mut WaitSlot<'_>>,
+    waiter: Option<&mut Waiter<'_>>,
     wait: &mut BackoffWait,
     backoff: &Backoff,
     op: impl FnMut() -> io::Result<R>,
@@ -103,7 +109,10 @@ fn poll_accept_with<T: AsFd, R>(
         ready!(Pin::new(s).poll(cx));
         wait.sleep = None;
     }
-    let res = ready!(io.poll_io(Dir::Read, cx, slot, op, |_| false));
+    let res = ready!(match waiter {
+        Some(w) => w.poll_io(cx, op, never),
+        None => io.poll_io(Direction::Read, cx, op, never),
+    });
     match &res {
         Err(e) if is_fd_exhaustion(e) => {
             let next = backoff

@@ -96,8 +96,8 @@ macro_rules! datagram_methods {
             cx: &mut std::task::Context<'_>,
             buf: &[u8],
         ) -> std::task::Poll<std::io::Result<usize>> {
-            let dir = crate::reactor::registration::Dir::Write;
-            crate::net::datagram::poll_op(&self.io, dir, cx, |s| s.send(buf))
+            let dir = crate::io::Direction::Write;
+            self.io.poll_with(dir, cx, |s| s.send(buf))
         }
 
         /// Polls a receive from the connected peer into `buf` (tokio's takes a `ReadBuf`;
@@ -107,8 +107,8 @@ macro_rules! datagram_methods {
             cx: &mut std::task::Context<'_>,
             buf: &mut [u8],
         ) -> std::task::Poll<std::io::Result<usize>> {
-            let dir = crate::reactor::registration::Dir::Read;
-            crate::net::datagram::poll_op(&self.io, dir, cx, |s| s.recv(buf))
+            let dir = crate::io::Direction::Read;
+            self.io.poll_with(dir, cx, |s| s.recv(buf))
         }
 
         /// Polls a receive, with the sender's address. See [`poll_recv`](Self::poll_recv).
@@ -117,8 +117,8 @@ macro_rules! datagram_methods {
             cx: &mut std::task::Context<'_>,
             buf: &mut [u8],
         ) -> std::task::Poll<std::io::Result<(usize, $addr)>> {
-            let dir = crate::reactor::registration::Dir::Read;
-            crate::net::datagram::poll_op(&self.io, dir, cx, |s| s.recv_from(buf))
+            let dir = crate::io::Direction::Read;
+            self.io.poll_with(dir, cx, |s| s.recv_from(buf))
         }
 
         /// The local address.
@@ -136,15 +136,3 @@ macro_rules! datagram_methods {
     };
 }
 pub(crate) use datagram_methods;
-
-/// The `poll_*` loop of a datagram operation (no queue slot), for the per-type `poll_*`
-/// methods the macro does not write.
-pub(crate) fn poll_op<T: std::os::fd::AsFd, R>(
-    io: &crate::io::Async<T>,
-    dir: crate::reactor::registration::Dir,
-    cx: &mut std::task::Context<'_>,
-    op: impl FnMut(&T) -> std::io::Result<R>,
-) -> std::task::Poll<std::io::Result<R>> {
-    let mut op = op;
-    io.poll_io(dir, cx, None, || op(io.get_ref()), |_| false)
-}

@@ -26,7 +26,7 @@ macro_rules! stream_methods {
             &'a self,
             buf: &'a mut [u8],
         ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
-            crate::net::stream::read(&self.io, buf)
+            crate::io::stream::read(&self.io, buf)
         }
 
         /// Writes some of `buf`, waiting until the socket can take data. Returns how much it
@@ -38,7 +38,7 @@ macro_rules! stream_methods {
             &'a self,
             buf: &'a [u8],
         ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
-            crate::net::stream::write(&self.io, buf)
+            crate::io::stream::write(&self.io, buf)
         }
 
         /// Reads exactly `buf.len()` bytes.
@@ -52,7 +52,7 @@ macro_rules! stream_methods {
             &'a self,
             buf: &'a mut [u8],
         ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
-            crate::net::stream::read_exact(&self.io, buf)
+            crate::io::stream::read_exact(&self.io, buf)
         }
 
         /// Writes all of `buf`.
@@ -63,7 +63,7 @@ macro_rules! stream_methods {
             &'a self,
             buf: &'a [u8],
         ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
-            crate::net::stream::write_all(&self.io, buf)
+            crate::io::stream::write_all(&self.io, buf)
         }
 
         /// Reads into `bufs`, in order (one `recvmsg`; at most 1024 buffers are used),
@@ -92,7 +92,7 @@ macro_rules! stream_methods {
             &self,
             bufs: &mut [std::io::IoSliceMut<'_>],
         ) -> std::io::Result<usize> {
-            crate::net::stream::read_vectored(&self.io, bufs).await
+            crate::io::stream::read_vectored(&self.io, bufs).await
         }
 
         /// Writes from `bufs`, in order (one `sendmsg`, `MSG_NOSIGNAL`: a closed peer is
@@ -121,7 +121,7 @@ macro_rules! stream_methods {
             &self,
             bufs: &[std::io::IoSlice<'_>],
         ) -> std::io::Result<usize> {
-            crate::net::stream::write_vectored(&self.io, bufs).await
+            crate::io::stream::write_vectored(&self.io, bufs).await
         }
 
         /// Polls a read into `buf` (the `AsyncRead` primitive).
@@ -130,7 +130,7 @@ macro_rules! stream_methods {
             cx: &mut std::task::Context<'_>,
             buf: &mut [u8],
         ) -> std::task::Poll<std::io::Result<usize>> {
-            crate::net::stream::poll_read(&self.io, cx, buf)
+            crate::io::stream::poll_read(&self.io, cx, buf)
         }
 
         /// Polls a write of `buf` (the `AsyncWrite` primitive).
@@ -139,7 +139,7 @@ macro_rules! stream_methods {
             cx: &mut std::task::Context<'_>,
             buf: &[u8],
         ) -> std::task::Poll<std::io::Result<usize>> {
-            crate::net::stream::poll_write(&self.io, cx, buf)
+            crate::io::stream::poll_write(&self.io, cx, buf)
         }
 
         /// Reads what is there now, without waiting: tokio's `try_read`.
@@ -171,7 +171,7 @@ macro_rules! stream_methods {
         /// # Ok::<(), std::io::Error>(())
         /// ```
         pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-            crate::net::stream::try_read(&self.io, buf)
+            crate::io::stream::try_read(&self.io, buf)
         }
 
         /// Writes what the socket takes now, without waiting: tokio's `try_write`.
@@ -192,7 +192,7 @@ macro_rules! stream_methods {
         /// # Ok::<(), std::io::Error>(())
         /// ```
         pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-            crate::net::stream::try_write(&self.io, buf)
+            crate::io::stream::try_write(&self.io, buf)
         }
 
         /// [`try_read`](Self::try_read) into several buffers, in order (one `recvmsg`).
@@ -200,12 +200,12 @@ macro_rules! stream_methods {
             &self,
             bufs: &mut [std::io::IoSliceMut<'_>],
         ) -> std::io::Result<usize> {
-            crate::net::stream::try_read_vectored(&self.io, bufs)
+            crate::io::stream::try_read_vectored(&self.io, bufs)
         }
 
         /// [`try_write`](Self::try_write) from several buffers, in order (one `sendmsg`).
         pub fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-            crate::net::stream::try_write_vectored(&self.io, bufs)
+            crate::io::stream::try_write_vectored(&self.io, bufs)
         }
 
         /// Shuts down the read half, the write half, or both.

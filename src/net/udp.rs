@@ -5,9 +5,7 @@ use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
-use super::datagram;
-use crate::io::{Async, Interest};
-use crate::reactor::registration::Dir;
+use crate::io::{Async, Direction, Interest};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket::{self, Kind};
 use crate::sys::sockopt;
@@ -99,7 +97,7 @@ impl UdpSocket {
 
     /// Polls a peek at the next datagram from the connected peer (its length).
     pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        datagram::poll_op(&self.io, Dir::Read, cx, |s| s.peek(buf))
+        self.io.poll_with(Direction::Read, cx, |s| s.peek(buf))
     }
 
     /// Polls a send to `target`, for hand-written futures.
@@ -109,7 +107,8 @@ impl UdpSocket {
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        datagram::poll_op(&self.io, Dir::Write, cx, |s| s.send_to(buf, target))
+        self.io
+            .poll_with(Direction::Write, cx, |s| s.send_to(buf, target))
     }
 
     /// Polls a peek at the next datagram and its sender's address (tokio's takes a
@@ -119,7 +118,7 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        datagram::poll_op(&self.io, Dir::Read, cx, |s| s.peek_from(buf))
+        self.io.poll_with(Direction::Read, cx, |s| s.peek_from(buf))
     }
 
     /// Joins the IPv4 multicast group `multiaddr` on the interface with address `interface`

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use super::accept::{AcceptState, Backoff, UnixIncoming, poll_accept};
 use super::stream;
-use crate::io::{Async, Interest};
-use crate::reactor::registration::Dir;
+use crate::io::{Async, Direction, Interest};
 use crate::sys::addr::RawAddr;
 use crate::sys::socket::{self, AF_UNIX, Kind};
 
@@ -330,7 +329,8 @@ impl UnixDatagram {
         path: impl AsRef<Path>,
     ) -> Poll<io::Result<usize>> {
         let path = path.as_ref();
-        super::datagram::poll_op(&self.io, Dir::Write, cx, |s| s.send_to(buf, path))
+        self.io
+            .poll_with(Direction::Write, cx, |s| s.send_to(buf, path))
     }
 
     /// Shuts down the read half, the write half, or both.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use crate::io::Async;
 #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
-use crate::reactor::registration::Dir;
+use crate::io::Direction;
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
 fn poll_read(
@@ -17,12 +17,12 @@ fn poll_read(
     cx: &mut Context<'_>,
     buf: &mut [u8],
 ) -> Poll<io::Result<usize>> {
-    io.poll_io(Dir::Read, cx, None, || io.get_ref().read(buf), |_| false)
+    io.poll_with(Direction::Read, cx, |mut p| p.read(buf))
 }
 
 #[cfg(any(feature = "futures-io", feature = "tokio-io"))]
 fn poll_write(io: &Async<PipeWriter>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-    io.poll_io(Dir::Write, cx, None, || io.get_ref().write(buf), |_| false)
+    io.poll_with(Direction::Write, cx, |mut p| p.write(buf))
 }
 
 macro_rules! reader {

@@ -36,8 +36,8 @@ impl Config {
 pub(crate) fn configure(config: Config) {
     super::try_with(|r| {
         r.config = config;
-        if let Some(sys) = &mut r.sys {
-            sys.apply(&config);
+        if let Some(kernel) = &mut r.kernel {
+            kernel.apply(&config);
         }
     });
 }
@@ -45,15 +45,5 @@ pub(crate) fn configure(config: Config) {
 /// Creates this thread's epoll instance and doorbell now, if they do not exist yet (or, in a
 /// fork child, replaces them), so that a failure is reported by whoever asks.
 pub(crate) fn start() -> std::io::Result<()> {
-    with(|r| r.check_sys())
-}
-
-impl super::Sys {
-    /// Applies the parts of `config` that live in the kernel side.
-    pub(super) fn apply(&mut self, config: &Config) {
-        if self.events.capacity() != config.event_capacity {
-            self.events = crate::sys::epoll::Events::with_capacity(config.event_capacity);
-        }
-        self.epoll.set_no_pwait2(config.no_epoll_pwait2);
-    }
+    with(|r| r.kernel().map(drop))
 }

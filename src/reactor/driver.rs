@@ -7,14 +7,9 @@ use std::io;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::registration::Slot;
+use super::kernel::UNPARK_TAG;
 use super::{Reactor, clock};
-use crate::slab::{Key, Slab};
-use crate::sys::epoll::{ERR, HUP, IN, OUT, PRI, RDHUP};
-
-/// `epoll_event.data` of the unpark eventfd. Slot keys never reach it: that would take slot
-/// index `u32::MAX`, which the slab never hands out.
-pub(super) const UNPARK_TAG: u64 = u64::MAX;
+use crate::slab::Key;
 
 impl Reactor {
     pub(super) fn turn(
@@ -22,7 +17,47 @@ impl Reactor {
         timeout: Option<Duration>,
         wakes: &mut Vec<Waker>,
     ) -> io::Result<()> {
-        // 1. Timers already due.
+        // The doorbell must exist before we read its flag: an unpark that finds no eventfd
+        // sets the flag without writing, and the flag, once set, suppresses every later write.
+        self.kernel()?;
+        let unparked = self.unpark.as_ref().is_some_and(|u| u.is_notified());
+        // A round trip's turn has no timer, nothing deferred and nobody unparking: it waits
+        // as long as it was asked to.
+        let (wait, jump) = if self.timers.is_empty() && self.deferred.is_empty() && !unparked {
+            (timeout, None)
+        } else {
+            self.before_wait(timeout, unparked, wakes)
+        };
+        let doorbell = self.wait_and_dispatch(wait, wakes)?;
+        if doorbell || unparked {
+            self.after_unpark(wakes);
+        }
+        if let Some(deadline) = jump {
+            if wakes.is_empty() && !doorbell {
+                clock::advance_to(deadline);
+            }
+        }
+        // Timers that came due while we waited.
+        if !self.timers.is_empty() {
+            self.fire_timers(clock::now(), wakes);
+        }
+        if !self.deferred.is_empty() {
+            wakes.append(&mut self.deferred);
+        }
+        self.stats.wakeups += wakes.len() as u64;
+        Ok(())
+    }
+
+    /// Timers already due and deferred wakes, then how long epoll may block: until the
+    /// earliest timer or the caller's limit, and not at all if someone is runnable already.
+    /// Also the deadline a paused clock jumps to if the wait finds nothing.
+    #[inline(never)]
+    fn before_wait(
+        &mut self,
+        timeout: Option<Duration>,
+        unparked: bool,
+        wakes: &mut Vec<Waker>,
+    ) -> (Option<Duration>, Option<Instant>) {
         let mut next_timer = None;
         if !self.timers.is_empty() {
             let now = clock::now();
@@ -35,14 +70,8 @@ impl Reactor {
         if !self.deferred.is_empty() {
             wakes.append(&mut self.deferred);
         }
-        // The doorbell must exist before we read its flag: an unpark that finds no eventfd
-        // sets the flag without writing, and the flag, once set, suppresses every later write.
-        self.check_sys()?;
-        let unparked = self.unpark.as_ref().is_some_and(|u| u.is_notified());
-        // 2. How long epoll may block: until the earliest timer or the caller's limit, and not
-        //    at all if someone is runnable already.
         let runnable = !wakes.is_empty() || unparked;
-        let mut wait = match (timeout, next_timer) {
+        let wait = match (timeout, next_timer) {
             _ if runnable => Some(Duration::ZERO),
             (Some(t), Some((_, until))) => Some(t.min(until)),
             (None, Some((_, until))) => Some(until),
@@ -50,34 +79,14 @@ impl Reactor {
         };
         // With a paused clock, time does not pass while we block: an idle reactor looks for
         // I/O without blocking, and if there is none, jumps the clock to the next timer.
-        let jump = match next_timer {
+        match next_timer {
             Some((deadline, until))
                 if !runnable && clock::is_paused() && timeout.is_none_or(|t| until <= t) =>
             {
-                wait = Some(Duration::ZERO);
-                Some(deadline)
+                (Some(Duration::ZERO), Some(deadline))
             }
-            _ => None,
-        };
-        // 3. Wait and dispatch.
-        let doorbell = self.wait_and_dispatch(wait, wakes)?;
-        if doorbell || unparked {
-            self.after_unpark(wakes);
+            _ => (wait, None),
         }
-        if let Some(deadline) = jump {
-            if wakes.is_empty() && !doorbell {
-                clock::advance_to(deadline);
-            }
-        }
-        // 4. Timers that came due while we waited.
-        if !self.timers.is_empty() {
-            self.fire_timers(clock::now(), wakes);
-        }
-        if !self.deferred.is_empty() {
-            wakes.append(&mut self.deferred);
-        }
-        self.stats.wakeups += wakes.len() as u64;
-        Ok(())
     }
 
     /// A turn that was unparked: drains the doorbell, then cancels the timers other threads
@@ -100,24 +109,25 @@ impl Reactor {
         }
     }
 
-    /// One `epoll_wait`; routes the events to waiters. `true` if the doorbell rang. The caller
-    /// has run `check_sys`.
+    /// One `epoll_wait`; routes the events to their registrations (an event for a freed or
+    /// reused slot finds none). `true` if the doorbell rang. The caller has made the kernel
+    /// side.
+    #[inline]
     fn wait_and_dispatch(
         &mut self,
         wait: Option<Duration>,
         wakes: &mut Vec<Waker>,
     ) -> io::Result<bool> {
-        let Some(sys) = &mut self.sys else {
-            unreachable!("geode: check_sys leaves the epoll instance in place")
+        let Some(kernel) = &mut self.kernel else {
+            unreachable!("geode: kernel() leaves an epoll instance in place")
         };
-        self.stats.epoll_wait_calls += 1;
-        sys.epoll.wait(&mut sys.events, wait)?;
+        kernel.wait(wait, &mut self.stats)?;
         let mut doorbell = false;
-        for (events, data) in sys.events.iter() {
+        for (events, data) in kernel.events.iter() {
             if data == UNPARK_TAG {
                 doorbell = true;
-            } else {
-                dispatch(&self.slots, Key::from_u64(data), events, wakes);
+            } else if let Some(state) = self.registry.get(Key::from_u64(data)) {
+                state.on_event(events, wakes);
             }
         }
         Ok(doorbell)
@@ -163,35 +173,5 @@ impl Reactor {
     #[inline]
     pub(crate) fn timer_reset(&mut self, key: Key, deadline: Instant) -> bool {
         self.timers.reset(key, deadline)
-    }
-}
-
-/// Routes one event to the waiters of its slot. Events for a freed or reused slot (its
-/// generation differs) are ignored.
-fn dispatch(slots: &Slab<Slot>, key: Key, events: u32, wakes: &mut Vec<Waker>) {
-    let Some(slot) = slots.get(key) else {
-        return;
-    };
-    let [read, write] = slot.state.dirs();
-    if events & (HUP | RDHUP | PRI) != 0 {
-        read.short_not_drained.set(true);
-    }
-    if events & HUP != 0 {
-        write.short_not_drained.set(true);
-    }
-    if events & (ERR | HUP) != 0 {
-        // Everyone must look. Readiness is set, not made sticky: an operation that then gets
-        // EAGAIN (a UDP socket after its transient ICMP error was read) clears it again.
-        read.notify_all(wakes);
-        write.notify_all(wakes);
-        return;
-    }
-    if events & RDHUP != 0 {
-        read.notify_all(wakes);
-    } else if events & (IN | PRI) != 0 {
-        read.on_edge(wakes);
-    }
-    if events & OUT != 0 {
-        write.on_edge(wakes);
     }
 }

@@ -45,9 +45,13 @@ pub(crate) mod config;
 pub(crate) mod coop;
 mod driver;
 pub(crate) mod fallback;
+mod io_state;
+mod kernel;
 #[cfg(test)]
 mod model_tests;
-pub(crate) mod registration;
+mod protocol;
+mod registration;
+mod registry;
 pub(crate) mod remote;
 mod stats;
 mod timer_heap;
@@ -63,22 +67,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
-use crate::slab::Slab;
-use crate::sys;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+
+use crate::sys::fd::{FileId, FileKind};
 
 pub use stats::Stats;
 pub use unpark::Unparker;
 
-use registration::Slot;
+pub(crate) use io_state::Direction;
+pub(crate) use protocol::Waiter;
+pub(crate) use registration::Registration;
+
+use io_state::IoState;
+use kernel::Kernel;
+use registry::Registry;
 use timers::Timers;
 use unpark::UnparkShared;
-
-/// The kernel side of a reactor: created on first need, replaced in a fork child.
-struct Sys {
-    epoll: sys::epoll::Epoll,
-    events: sys::epoll::Events,
-    fork: sys::process::ForkStamp,
-}
 
 /// One thread's reactor. Lives in a thread-local `RefCell`; no borrow of it is ever held while
 /// a waker is woken or user code runs (a waker may re-enter the reactor).
@@ -86,10 +91,9 @@ pub(crate) struct Reactor {
     /// Unique per thread (0 until first asked for): lets a `Sleep` moved to another thread
     /// notice that its timer key belongs to a different reactor.
     id: u64,
-    sys: Option<Sys>,
-    slots: Slab<Slot>,
-    /// Listening sockets by open-file identity: a dup of a registered listener shares its slot.
-    listeners: Vec<(sys::fd::FileId, crate::slab::Key)>,
+    /// The epoll instance, made on first need (`kernel`).
+    kernel: Option<Kernel>,
+    registry: Registry,
     timers: Timers,
     unpark: Option<Arc<UnparkShared>>,
     stats: Stats,
@@ -124,9 +128,8 @@ impl Reactor {
     const fn new() -> Reactor {
         Reactor {
             id: 0,
-            sys: None,
-            slots: Slab::new(),
-            listeners: Vec::new(),
+            kernel: None,
+            registry: Registry::new(),
             timers: Timers::new(),
             unpark: None,
             stats: Stats::ZERO,
@@ -157,14 +160,11 @@ impl Reactor {
     fn fallback_helper(
         &mut self,
     ) -> io::Result<(Arc<fallback::Helper>, Option<std::time::Instant>)> {
-        self.check_sys()?;
+        let epoll_fd = self.kernel()?.epoll_fd();
         let helper = match &self.fallback {
             Some(h) if h.is_ours() => h.clone(),
             _ => {
-                let Some(sys) = &self.sys else {
-                    unreachable!("geode: check_sys leaves the epoll instance in place")
-                };
-                let h = fallback::Helper::start(sys.epoll.as_raw_fd())?;
+                let h = fallback::Helper::start(epoll_fd)?;
                 self.fallback = Some(h.clone());
                 h
             }
@@ -179,6 +179,68 @@ impl Reactor {
     fn unpark_shared(&mut self) -> &Arc<UnparkShared> {
         self.unpark
             .get_or_insert_with(|| Arc::new(UnparkShared::new()))
+    }
+
+    /// The kernel side, made on first use; in a fork child, renewed first (with every
+    /// registration reset to re-add itself).
+    #[inline]
+    fn kernel(&mut self) -> io::Result<&mut Kernel> {
+        match &self.kernel {
+            Some(k) if !k.inherited() => {}
+            _ => self.make_kernel()?,
+        }
+        match &mut self.kernel {
+            Some(k) => Ok(k),
+            None => unreachable!("geode: make_kernel leaves an epoll instance in place"),
+        }
+    }
+
+    #[inline(never)]
+    fn make_kernel(&mut self) -> io::Result<()> {
+        let unpark = self.unpark_shared().clone();
+        match &mut self.kernel {
+            None => {
+                let k = Kernel::new(&self.config, &unpark, &mut self.stats)?;
+                self.kernel = Some(k);
+            }
+            Some(k) => {
+                k.renew_after_fork(&unpark, &mut self.stats)?;
+                self.registry.after_fork(&mut self.deferred);
+            }
+        }
+        Ok(())
+    }
+
+    fn register(&mut self, fd: RawFd, kind: FileKind, id: FileId) -> Rc<IoState> {
+        self.registry.register(fd, kind, id, &mut self.stats)
+    }
+
+    /// `EPOLL_CTL_ADD` of a registration, once per epoll instance.
+    fn add_to_epoll(&mut self, state: &IoState) -> io::Result<()> {
+        self.kernel()?;
+        let Some(kernel) = &self.kernel else {
+            unreachable!("geode: kernel() leaves an epoll instance in place")
+        };
+        self.registry
+            .add(state, kernel, &self.config, &mut self.stats)
+    }
+
+    /// Removes `fd`'s use of a registration; `true` if the registration is gone.
+    fn deregister(&mut self, state: &IoState, fd: RawFd) -> bool {
+        // A fork child must not touch the parent's epoll instance: renew it first. (With no
+        // epoll instance yet, nothing was added and there is nothing to renew.)
+        if self.kernel.is_some() {
+            let _ = self.kernel();
+        }
+        let kernel = self.kernel.as_ref().filter(|k| !k.inherited());
+        self.registry.deregister(
+            state,
+            fd,
+            kernel,
+            &self.config,
+            &mut self.stats,
+            &mut self.deferred,
+        )
     }
 }
 

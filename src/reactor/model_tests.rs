@@ -10,7 +10,7 @@
 //!   values, `len`, `next_deadline`, which wakers `fire_due` hands out, in which order
 //!   (deadline, then insertion/reset order), and that stale heap items stay within
 //!   `2 * live + SLACK`.
-//! - [`Direction`] (ticket-ordered FIFO queue, first waiter inline) against one `VecDeque` per
+//! - [`DirState`] (ticket-ordered FIFO queue, first waiter inline) against one `VecDeque` per
 //!   direction: enqueue / requeue of a notified waiter / remove (queued or notified, i.e.
 //!   dropped while queued or after being woken) / refresh / on_edge / notify_all / pass_on /
 //!   poll wakers / clear. Checked: returned states, which wakers each edge hands out and in
@@ -30,7 +30,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 
 use super::timers::{SLACK, Timers};
-use super::waiters::{Direction, Readiness, Ticket, WaiterState};
+use super::waiters::{DirState, Readiness, Ticket, WaiterState};
 use crate::slab::{Key, Slab};
 
 /// How many distinct wakers an operation sequence picks from. Small, so that `will_wake`
@@ -305,7 +305,7 @@ fn check_timers(ops: Vec<TimerOp>) -> Result<(), TestCaseError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Waiters + Direction
+// Waiters + DirState
 // ---------------------------------------------------------------------------------------------
 
 const DIRS: usize = 3;
@@ -422,7 +422,7 @@ fn readiness(r: u8) -> Readiness {
 
 fn check_waiters(ops: Vec<WaiterOp>) -> Result<(), TestCaseError> {
     let pool = waker_pool();
-    let dirs: Vec<Direction> = (0..DIRS).map(|_| Direction::new()).collect();
+    let dirs: Vec<DirState> = (0..DIRS).map(|_| DirState::new()).collect();
     let mut m = WaiterModel {
         nodes: HashMap::new(),
         dirs: (0..DIRS)

@@ -1,6 +1,6 @@
 //! Per-direction readiness and FIFO waiter queues.
 //!
-//! Each registration has two [`Direction`]s (read, write). A direction holds:
+//! Each registration has two [`DirState`]s (read, write). A direction holds:
 //!
 //! - `readiness`: whether the next operation should try its syscall:
 //!   - `Unknown`: the fd is not (yet) in this epoll instance; try, and register on `EAGAIN`.
@@ -73,14 +73,15 @@ pub(crate) struct Cleared {
     _overflow: Option<Box<Overflow>>,
 }
 
-pub(crate) struct Direction {
+pub(crate) struct DirState {
     pub(crate) readiness: Cell<Readiness>,
-    /// Sticky: a hangup (EPOLLRDHUP/EPOLLHUP) or urgent data (EPOLLPRI) was seen, so a short
-    /// transfer no longer proves the fd drained (EOF, or data past the urgent mark, is still
-    /// queued and no further edge will announce it).
-    pub(crate) short_not_drained: Cell<bool>,
+    /// Whether a short stream transfer proves the fd drained. Cleared for good once a hangup
+    /// (EPOLLRDHUP/EPOLLHUP) or urgent data (EPOLLPRI) is seen: EOF, or data past the urgent
+    /// mark, may still be queued, and no further edge would announce it.
+    pub(crate) short_means_drained: Cell<bool>,
     /// Nobody to wake: no queued waiter and no poll waker. Lets an edge on a direction nobody
-    /// waits on (the write side of a socket, most of the time) skip the queue.
+    /// waits on (the write side of a socket, most of the time) skip the queue. Derived from the
+    /// queue by [`edit`](DirState::edit), the only way the queue is changed.
     idle: Cell<bool>,
     queue: RefCell<Queue>,
 }
@@ -141,11 +142,11 @@ impl Queue {
     }
 }
 
-impl Direction {
-    pub(crate) const fn new() -> Direction {
-        Direction {
+impl DirState {
+    pub(crate) const fn new() -> DirState {
+        DirState {
             readiness: Cell::new(Readiness::Unknown),
-            short_not_drained: Cell::new(false),
+            short_means_drained: Cell::new(true),
             idle: Cell::new(true),
             queue: RefCell::new(Queue {
                 head: None,
@@ -160,30 +161,43 @@ impl Direction {
         self.queue.borrow().head.is_some()
     }
 
-    /// Queues a new waiter at the tail.
-    pub(crate) fn enqueue(&self, waker: &Waker) -> Ticket {
+    /// The one way the queue changes: `idle` is derived from it here, so no change can
+    /// leave the two disagreeing (an edge that believed a crowded direction idle would lose
+    /// a wakeup). What `f` returns (wakers to drop or wake) outlives the borrow.
+    #[inline]
+    fn edit<R>(&self, f: impl FnOnce(&mut Queue) -> R) -> R {
         let mut q = self.queue.borrow_mut();
-        let ticket = q.next_ticket;
-        q.next_ticket += 1;
-        let entry = Entry {
-            ticket,
-            waker: waker.clone(),
-        };
-        match q.head {
-            None => q.head = Some(entry),
-            Some(_) => q.overflow().rest.push_back(entry),
-        }
-        self.idle.set(false);
-        ticket
+        let out = f(&mut q);
+        self.idle.set(q.is_idle());
+        out
+    }
+
+    /// Queues a new waiter at the tail.
+    #[inline]
+    pub(crate) fn enqueue(&self, waker: &Waker) -> Ticket {
+        self.edit(|q| {
+            let ticket = q.next_ticket;
+            q.next_ticket += 1;
+            let entry = Entry {
+                ticket,
+                waker: waker.clone(),
+            };
+            match q.head {
+                None => q.head = Some(entry),
+                Some(_) => q.overflow().rest.push_back(entry),
+            }
+            ticket
+        })
     }
 
     /// Puts a notified waiter that got `EAGAIN` back in line, in its old place.
     pub(crate) fn requeue(&self, ticket: Ticket, waker: &Waker) {
-        self.queue.borrow_mut().insert(Entry {
-            ticket,
-            waker: waker.clone(),
+        self.edit(|q| {
+            q.insert(Entry {
+                ticket,
+                waker: waker.clone(),
+            })
         });
-        self.idle.set(false);
     }
 
     /// The state of a waiter; refreshes the waker of a queued one.
@@ -197,6 +211,7 @@ impl Direction {
     }
 
     fn refresh_queued(&self, ticket: Ticket, waker: &Waker) -> WaiterState {
+        // Only a waker changes, never who is queued: no `edit` needed.
         let mut q = self.queue.borrow_mut();
         let entry = match q.find(ticket) {
             None => return WaiterState::Notified,
@@ -217,35 +232,31 @@ impl Direction {
 
     /// Takes a waiter out of line. Returns the state it was in.
     pub(crate) fn remove(&self, ticket: Ticket) -> WaiterState {
-        let mut q = self.queue.borrow_mut();
-        let removed = match q.find(ticket) {
-            None => return WaiterState::Notified,
-            Some(None) => q.pop_head(),
-            Some(Some(i)) => q.overflow.as_mut().and_then(|o| o.rest.remove(i)),
-        };
-        self.idle.set(q.is_idle());
-        // The waker is dropped after the borrow ends (its drop is code we do not control).
-        drop(q);
-        drop(removed);
-        WaiterState::Queued
+        let removed = self.edit(|q| match q.find(ticket) {
+            None => None,
+            Some(None) => Some(q.pop_head()),
+            Some(Some(i)) => Some(q.overflow.as_mut().and_then(|o| o.rest.remove(i))),
+        });
+        // The waker (if any) is dropped here, after the borrow (its drop is foreign code).
+        match removed {
+            None => WaiterState::Notified,
+            Some(_) => WaiterState::Queued,
+        }
     }
 
     /// Records the waker of a `poll_*` caller (once per task).
     pub(crate) fn add_poll_waker(&self, waker: &Waker) {
-        let mut q = self.queue.borrow_mut();
-        let wakers = &mut q.overflow().poll_wakers;
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
-        }
-        self.idle.set(false);
+        self.edit(|q| {
+            let wakers = &mut q.overflow().poll_wakers;
+            if !wakers.iter().any(|w| w.will_wake(waker)) {
+                wakers.push(waker.clone());
+            }
+        });
     }
 
     /// Pops the head waiter (now notified) and hands out its waker.
     fn notify_head(&self) -> Option<Waker> {
-        let mut q = self.queue.borrow_mut();
-        let head = q.pop_head();
-        self.idle.set(q.is_idle());
-        head.map(|e| e.waker)
+        self.edit(Queue::pop_head).map(|e| e.waker)
     }
 
     /// An edge (EPOLLIN or EPOLLOUT).
@@ -259,28 +270,30 @@ impl Direction {
     }
 
     fn on_edge_crowded(&self, wakes: &mut Vec<Waker>) {
-        let mut q = self.queue.borrow_mut();
-        let had_poll = take_poll_wakers(&mut q, wakes);
-        match q.pop_head() {
-            Some(e) => {
-                wakes.push(e.waker);
-                if had_poll {
-                    self.readiness.set(Readiness::Ready);
+        let ready = self.edit(|q| {
+            let had_poll = take_poll_wakers(q, wakes);
+            match q.pop_head() {
+                Some(e) => {
+                    wakes.push(e.waker);
+                    // Poll wakers have no notified state of their own: they must try.
+                    had_poll
                 }
+                None => true,
             }
-            None => self.readiness.set(Readiness::Ready),
+        });
+        if ready {
+            self.readiness.set(Readiness::Ready);
         }
-        self.idle.set(q.is_idle());
     }
 
     /// Hangup or error: everyone must look at the fd.
     pub(crate) fn notify_all(&self, wakes: &mut Vec<Waker>) {
-        let mut q = self.queue.borrow_mut();
-        take_poll_wakers(&mut q, wakes);
-        while let Some(e) = q.pop_head() {
-            wakes.push(e.waker);
-        }
-        self.idle.set(true);
+        self.edit(|q| {
+            take_poll_wakers(q, wakes);
+            while let Some(e) = q.pop_head() {
+                wakes.push(e.waker);
+            }
+        });
         self.readiness.set(Readiness::Ready);
     }
 
@@ -298,12 +311,10 @@ impl Direction {
     /// Empties a direction being torn down, returning what it held (for the caller to drop
     /// outside any borrow). Tickets still held look notified: their owners just try.
     pub(crate) fn clear(&self) -> Cleared {
-        let mut q = self.queue.borrow_mut();
-        self.idle.set(true);
-        Cleared {
+        self.edit(|q| Cleared {
             _head: q.head.take(),
             _overflow: q.overflow.take(),
-        }
+        })
     }
 }
 
@@ -330,7 +341,7 @@ mod tests {
 
     #[test]
     fn fifo_one_per_edge() {
-        let d = Direction::new();
+        let d = DirState::new();
         let (c1, w1) = waker();
         let (c2, w2) = waker();
         let (c3, w3) = waker();
@@ -354,7 +365,7 @@ mod tests {
 
     #[test]
     fn edge_without_waiters_is_remembered() {
-        let d = Direction::new();
+        let d = DirState::new();
         d.readiness.set(Readiness::NotReady);
         let mut wakes = Vec::new();
         d.on_edge(&mut wakes);
@@ -364,7 +375,7 @@ mod tests {
 
     #[test]
     fn remove_from_middle_keeps_order() {
-        let d = Direction::new();
+        let d = DirState::new();
         let (_, w) = waker();
         let keys: Vec<_> = (0..5).map(|_| d.enqueue(&w)).collect();
         assert_eq!(d.remove(keys[2]), WaiterState::Queued);
@@ -381,7 +392,7 @@ mod tests {
 
     #[test]
     fn requeue_keeps_the_old_place() {
-        let d = Direction::new();
+        let d = DirState::new();
         let (_, w) = waker();
         let a = d.enqueue(&w);
         let b = d.enqueue(&w);
@@ -407,7 +418,7 @@ mod tests {
 
     #[test]
     fn poll_wakers_and_hangup() {
-        let d = Direction::new();
+        let d = DirState::new();
         d.readiness.set(Readiness::NotReady);
         let (c, w) = waker();
         d.add_poll_waker(&w);

@@ -57,7 +57,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::io::Async;
-use crate::reactor::registration::Dir;
+use crate::io::Direction;
 use crate::sys;
 
 pub use kind::SignalKind;
@@ -183,9 +183,8 @@ impl Signal {
         // Nothing is read from the eventfd: "no new delivery" is reported as WouldBlock, which
         // makes the registration wait for the next edge (the next write by the handler).
         let res = self.fd.poll_io(
-            Dir::Read,
+            Direction::Read,
             cx,
-            None,
             || {
                 let now = sys::signal::generation(sig);
                 if now != seen {

@@ -28,8 +28,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::task::{Context, Poll};
 
+use crate::io::Direction;
 use crate::io::{Async, Interest, Ready};
-use crate::reactor::registration::Dir;
 use crate::sys::pipe as sys;
 
 /// A new anonymous pipe (`pipe2`, close-on-exec, non-blocking): its write end and read end.
@@ -264,8 +264,8 @@ impl Sender {
 
     /// Polls a write of `buf` (the `AsyncWrite` primitive).
     pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let io = &self.io;
-        io.poll_io(Dir::Write, cx, None, || io.get_ref().write(buf), |_| false)
+        self.io
+            .poll_with(Direction::Write, cx, |mut f| f.write(buf))
     }
 }
 
@@ -365,8 +365,7 @@ impl Receiver {
 
     /// Polls a read into `buf` (the `AsyncRead` primitive).
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let io = &self.io;
-        io.poll_io(Dir::Read, cx, None, || io.get_ref().read(buf), |_| false)
+        self.io.poll_with(Direction::Read, cx, |mut f| f.read(buf))
     }
 }
 
