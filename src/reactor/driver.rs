@@ -1,7 +1,7 @@
 //! One turn of the reactor: fire due timers, wait for events, dispatch them, fire timers again.
 //!
-//! The turn only *collects* wakers; [`park`](super::park) wakes them after the reactor's borrow
-//! has ended, because a waker may re-enter the reactor.
+//! The turn only *collects* wakers, in the reactor's `wake_buf`; [`park`](super::park) wakes
+//! them after the reactor's borrow has ended, because a waker may re-enter the reactor.
 
 use std::io;
 use std::task::Waker;
@@ -12,11 +12,7 @@ use super::{Reactor, clock};
 use crate::slab::Key;
 
 impl Reactor {
-    pub(super) fn turn(
-        &mut self,
-        timeout: Option<Duration>,
-        wakes: &mut Vec<Waker>,
-    ) -> io::Result<()> {
+    pub(super) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         // The doorbell must exist before we read its flag: an unpark that finds no eventfd
         // sets the flag without writing, and the flag, once set, suppresses every later write.
         self.kernel()?;
@@ -26,25 +22,25 @@ impl Reactor {
         let (wait, jump) = if self.timers.is_empty() && self.deferred.is_empty() && !unparked {
             (timeout, None)
         } else {
-            self.before_wait(timeout, unparked, wakes)
+            self.before_wait(timeout, unparked)
         };
-        let doorbell = self.wait_and_dispatch(wait, wakes)?;
+        let doorbell = self.wait_and_dispatch(wait)?;
         if doorbell || unparked {
-            self.after_unpark(wakes);
+            self.after_unpark();
         }
         if let Some(deadline) = jump {
-            if wakes.is_empty() && !doorbell {
+            if self.wake_buf.is_empty() && !doorbell {
                 clock::advance_to(deadline);
             }
         }
         // Timers that came due while we waited.
         if !self.timers.is_empty() {
-            self.fire_timers(clock::now(), wakes);
+            self.fire_timers(clock::now());
         }
         if !self.deferred.is_empty() {
-            wakes.append(&mut self.deferred);
+            self.wake_buf.append(&mut self.deferred);
         }
-        self.stats.wakeups += wakes.len() as u64;
+        self.stats.wakeups += self.wake_buf.len() as u64;
         Ok(())
     }
 
@@ -56,21 +52,20 @@ impl Reactor {
         &mut self,
         timeout: Option<Duration>,
         unparked: bool,
-        wakes: &mut Vec<Waker>,
     ) -> (Option<Duration>, Option<Instant>) {
         let mut next_timer = None;
         if !self.timers.is_empty() {
             let now = clock::now();
-            self.fire_timers(now, wakes);
+            self.fire_timers(now);
             next_timer = self
                 .timers
                 .next_deadline()
                 .map(|next| (next, next.saturating_duration_since(now)));
         }
         if !self.deferred.is_empty() {
-            wakes.append(&mut self.deferred);
+            self.wake_buf.append(&mut self.deferred);
         }
-        let runnable = !wakes.is_empty() || unparked;
+        let runnable = !self.wake_buf.is_empty() || unparked;
         let wait = match (timeout, next_timer) {
             _ if runnable => Some(Duration::ZERO),
             (Some(t), Some((_, until))) => Some(t.min(until)),
@@ -93,7 +88,7 @@ impl Reactor {
     /// reset or dropped (only such a turn looks) and collects their wakers. Out of line: a
     /// round trip on one thread never rings the doorbell.
     #[inline(never)]
-    fn after_unpark(&mut self, wakes: &mut Vec<Waker>) {
+    fn after_unpark(&mut self) {
         let Some(unpark) = &self.unpark else {
             return;
         };
@@ -104,7 +99,7 @@ impl Reactor {
         unpark.clear();
         for key in unpark.remote().take() {
             if let Some(waker) = self.timers.cancel(key) {
-                wakes.push(waker);
+                self.wake_buf.push(waker);
             }
         }
     }
@@ -113,11 +108,7 @@ impl Reactor {
     /// reused slot finds none). `true` if the doorbell rang. The caller has made the kernel
     /// side.
     #[inline]
-    fn wait_and_dispatch(
-        &mut self,
-        wait: Option<Duration>,
-        wakes: &mut Vec<Waker>,
-    ) -> io::Result<bool> {
+    fn wait_and_dispatch(&mut self, wait: Option<Duration>) -> io::Result<bool> {
         let Some(kernel) = &mut self.kernel else {
             unreachable!("geode: kernel() leaves an epoll instance in place")
         };
@@ -127,14 +118,14 @@ impl Reactor {
             if data == UNPARK_TAG {
                 doorbell = true;
             } else if let Some(state) = self.registry.get(Key::from_u64(data)) {
-                state.on_event(events, wakes);
+                state.on_event(events, &mut self.wake_buf);
             }
         }
         Ok(doorbell)
     }
 
-    fn fire_timers(&mut self, now: Instant, wakes: &mut Vec<Waker>) {
-        let fired = self.timers.fire_due(now, wakes);
+    fn fire_timers(&mut self, now: Instant) {
+        let fired = self.timers.fire_due(now, &mut self.wake_buf);
         self.stats.timers_fired += fired as u64;
     }
 

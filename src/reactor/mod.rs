@@ -99,7 +99,8 @@ pub(crate) struct Reactor {
     stats: Stats,
     /// Wakers to wake at the end of the next `park` (set aside where no wake list was at hand).
     deferred: Vec<Waker>,
-    /// Reused wake list, so a turn allocates nothing.
+    /// What the turn collects to wake once the reactor's borrow has ended; reused, so a turn
+    /// allocates nothing.
     wake_buf: Vec<Waker>,
     /// Settings from `runtime::Builder` (`config.rs`).
     config: config::Config,
@@ -306,18 +307,46 @@ pub(crate) fn turn_now() -> io::Result<usize> {
 /// driven while it runs, and a foreign executor may run on this thread after it returns.
 pub(crate) fn run_once(timeout: Option<Duration>) -> io::Result<usize> {
     REACTOR.with(|cell| {
-        let (mut wakes, res) = {
+        let (woken, res) = {
             let mut r = cell.borrow_mut();
-            let mut wakes = std::mem::take(&mut r.wake_buf);
-            let res = r.turn(timeout, &mut wakes);
-            (wakes, res)
+            let res = r.turn(timeout);
+            (Woken::take(&mut r.wake_buf), res)
         };
-        let n = wakes.len();
         // No borrow is held here: a waker may re-enter the reactor.
-        wakes.drain(..).for_each(Waker::wake);
-        cell.borrow_mut().wake_buf = wakes;
+        let n = match woken {
+            Woken::None => 0,
+            Woken::One(w) => {
+                w.wake();
+                1
+            }
+            Woken::Many(mut wakes) => {
+                let n = wakes.len();
+                wakes.drain(..).for_each(Waker::wake);
+                cell.borrow_mut().wake_buf = wakes;
+                n
+            }
+        };
         res.map(|()| n)
     })
+}
+
+/// What a turn collected. A round trip's turn wakes one task: that waker is handed out alone,
+/// and the reactor keeps its buffer.
+enum Woken {
+    None,
+    One(Waker),
+    Many(Vec<Waker>),
+}
+
+impl Woken {
+    #[inline]
+    fn take(buf: &mut Vec<Waker>) -> Woken {
+        match buf.len() {
+            0 => Woken::None,
+            1 => buf.pop().map_or(Woken::None, Woken::One),
+            _ => Woken::Many(std::mem::take(buf)),
+        }
+    }
 }
 
 /// A handle that interrupts this thread's [`park`] from any thread.

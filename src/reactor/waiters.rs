@@ -22,9 +22,11 @@
 //! wakers present it also sets `Ready`, since they have no notified state of their own and must
 //! try their syscall.
 //!
-//! Readiness lives in `Cell`s, so the common operation (the fd may be ready, no ticket held)
-//! reads it without borrowing the queue. No borrow of a queue is held while a waker is woken
-//! or any other code runs: notified wakers are handed out to be woken by the caller.
+//! Readiness and the head waiter live in `Cell`s, so the round trip's operations (the fd may be
+//! ready, or one waiter joins an empty line, or an edge wakes a lone waiter) borrow nothing.
+//! Only a crowded direction (a second waiter, or poll wakers) uses the `RefCell` behind, and no
+//! borrow of it is held while a waker is woken, dropped or any other code runs: notified wakers
+//! are handed out to be woken by the caller.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -46,30 +48,32 @@ pub(crate) enum WaiterState {
 /// A waiter's place in line. Unique per direction, increasing with arrival.
 pub(crate) type Ticket = u64;
 
+/// `head_ticket` of a direction nobody is queued in (tickets count up from 0 and never get
+/// here).
+const NOBODY: Ticket = Ticket::MAX;
+
 struct Entry {
     ticket: Ticket,
     waker: Waker,
 }
 
-/// What only crowded directions need: waiters after the first, and poll wakers.
+/// What only crowded directions need: waiters after the head (in ticket order), and poll
+/// wakers.
 #[derive(Default)]
 struct Overflow {
     rest: VecDeque<Entry>,
     poll_wakers: Vec<Waker>,
 }
 
-#[derive(Default)]
-struct Queue {
-    /// The oldest queued waiter; `None` only if nobody is queued.
-    head: Option<Entry>,
-    next_ticket: Ticket,
-    /// Allocated on first need and kept (a direction that was crowded once may be again).
-    overflow: Option<Box<Overflow>>,
+impl Overflow {
+    fn is_empty(&self) -> bool {
+        self.rest.is_empty() && self.poll_wakers.is_empty()
+    }
 }
 
 /// The waiters of a torn-down direction, dropped (unwoken) by whoever holds this.
 pub(crate) struct Cleared {
-    _head: Option<Entry>,
+    _head: Option<Waker>,
     _overflow: Option<Box<Overflow>>,
 }
 
@@ -79,67 +83,17 @@ pub(crate) struct DirState {
     /// (EPOLLRDHUP/EPOLLHUP) or urgent data (EPOLLPRI) is seen: EOF, or data past the urgent
     /// mark, may still be queued, and no further edge would announce it.
     pub(crate) short_means_drained: Cell<bool>,
-    /// Nobody to wake: no queued waiter and no poll waker. Lets an edge on a direction nobody
-    /// waits on (the write side of a socket, most of the time) skip the queue. Derived from the
-    /// queue by [`edit`](DirState::edit), the only way the queue is changed.
-    idle: Cell<bool>,
-    queue: RefCell<Queue>,
-}
-
-impl Queue {
-    fn is_idle(&self) -> bool {
-        self.head.is_none()
-            && self
-                .overflow
-                .as_ref()
-                .is_none_or(|o| o.poll_wakers.is_empty())
-    }
-
-    fn overflow(&mut self) -> &mut Overflow {
-        self.overflow.get_or_insert_with(Box::default)
-    }
-
-    fn rest(&self) -> Option<&VecDeque<Entry>> {
-        self.overflow.as_deref().map(|o| &o.rest)
-    }
-
-    /// Where `ticket` is queued: `Some(None)` at the head, `Some(Some(i))` at `rest[i]`.
-    fn find(&self, ticket: Ticket) -> Option<Option<usize>> {
-        let head = self.head.as_ref()?;
-        if head.ticket == ticket {
-            return Some(None);
-        }
-        let rest = self.rest()?;
-        rest.binary_search_by_key(&ticket, |e| e.ticket)
-            .ok()
-            .map(Some)
-    }
-
-    /// Inserts in ticket order.
-    fn insert(&mut self, entry: Entry) {
-        match &mut self.head {
-            None => self.head = Some(entry),
-            Some(head) if entry.ticket < head.ticket => {
-                let old = std::mem::replace(head, entry);
-                self.overflow().rest.push_front(old);
-            }
-            Some(_) => {
-                let rest = &mut self.overflow().rest;
-                let at = rest.partition_point(|e| e.ticket < entry.ticket);
-                rest.insert(at, entry);
-            }
-        }
-    }
-
-    #[inline]
-    fn pop_head(&mut self) -> Option<Entry> {
-        // `rest` is empty while `head` is: promoting its front is always right.
-        let next = match &mut self.overflow {
-            Some(o) => o.rest.pop_front(),
-            None => None,
-        };
-        std::mem::replace(&mut self.head, next)
-    }
+    /// The oldest queued waiter (`NOBODY` if none) and its waker (`Some` exactly when a
+    /// ticket is there). Waiters after it are in `overflow.rest`, so `rest` is empty while
+    /// nobody heads the line.
+    head_ticket: Cell<Ticket>,
+    head_waker: Cell<Option<Waker>>,
+    next_ticket: Cell<Ticket>,
+    /// `overflow` holds anyone: derived from it by [`edit`](DirState::edit), the only way it
+    /// changes, so an edge never takes a crowded direction for a lone waiter's.
+    crowded: Cell<bool>,
+    /// Allocated on first need and kept (a direction that was crowded once may be again).
+    overflow: RefCell<Option<Box<Overflow>>>,
 }
 
 impl DirState {
@@ -147,153 +101,235 @@ impl DirState {
         DirState {
             readiness: Cell::new(Readiness::Unknown),
             short_means_drained: Cell::new(true),
-            idle: Cell::new(true),
-            queue: RefCell::new(Queue {
-                head: None,
-                next_ticket: 0,
-                overflow: None,
-            }),
+            head_ticket: Cell::new(NOBODY),
+            head_waker: Cell::new(None),
+            next_ticket: Cell::new(0),
+            crowded: Cell::new(false),
+            overflow: RefCell::new(None),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn has_queued(&self) -> bool {
-        self.queue.borrow().head.is_some()
+        self.head_ticket.get() != NOBODY
     }
 
-    /// The one way the queue changes: `idle` is derived from it here, so no change can
-    /// leave the two disagreeing (an edge that believed a crowded direction idle would lose
-    /// a wakeup). What `f` returns (wakers to drop or wake) outlives the borrow.
-    #[inline]
-    fn edit<R>(&self, f: impl FnOnce(&mut Queue) -> R) -> R {
-        let mut q = self.queue.borrow_mut();
-        let out = f(&mut q);
-        self.idle.set(q.is_idle());
+    /// The one way the overflow changes: `crowded` is derived from it here. What `f` returns
+    /// (wakers to drop or wake) outlives the borrow.
+    fn edit<R>(&self, f: impl FnOnce(&mut Overflow) -> R) -> R {
+        let mut o = self.overflow.borrow_mut();
+        let o = o.get_or_insert_with(Box::default);
+        let out = f(o);
+        self.crowded.set(!o.is_empty());
         out
+    }
+
+    /// Puts `(ticket, waker)` at the head of an empty line.
+    #[inline]
+    fn set_head(&self, ticket: Ticket, waker: &Waker) {
+        self.head_ticket.set(ticket);
+        // Nobody was queued, so the slot is empty: nothing is dropped here.
+        self.head_waker.set(Some(waker.clone()));
+    }
+
+    /// Takes the head waiter out of line (it is now notified) and hands out its waker; the
+    /// next waiter, if any, moves up. Always inlined: an edge's wake-up is this and a push.
+    #[inline(always)]
+    fn pop_head(&self) -> Option<Waker> {
+        if self.head_ticket.get() == NOBODY {
+            return None;
+        }
+        let waker = self.head_waker.take();
+        if self.crowded.get() {
+            self.pop_head_crowded();
+        } else {
+            self.head_ticket.set(NOBODY);
+        }
+        waker
+    }
+
+    #[inline(never)]
+    fn pop_head_crowded(&self) {
+        match self.edit(|o| o.rest.pop_front()) {
+            Some(next) => {
+                self.head_ticket.set(next.ticket);
+                self.head_waker.set(Some(next.waker));
+            }
+            None => self.head_ticket.set(NOBODY),
+        }
     }
 
     /// Queues a new waiter at the tail.
     #[inline]
     pub(crate) fn enqueue(&self, waker: &Waker) -> Ticket {
-        self.edit(|q| {
-            let ticket = q.next_ticket;
-            q.next_ticket += 1;
+        let ticket = self.next_ticket.get();
+        self.next_ticket.set(ticket + 1);
+        if self.head_ticket.get() == NOBODY {
+            self.set_head(ticket, waker);
+        } else {
+            self.enqueue_behind(ticket, waker);
+        }
+        ticket
+    }
+
+    #[inline(never)]
+    fn enqueue_behind(&self, ticket: Ticket, waker: &Waker) {
+        let entry = Entry {
+            ticket,
+            waker: waker.clone(),
+        };
+        self.edit(|o| o.rest.push_back(entry));
+    }
+
+    /// Puts a notified waiter that got `EAGAIN` back in line, in its old place (the line is
+    /// kept in ticket order). Out of line: the round trip never takes it.
+    #[inline(never)]
+    pub(crate) fn requeue(&self, ticket: Ticket, waker: &Waker) {
+        let head = self.head_ticket.get();
+        if head == NOBODY {
+            self.set_head(ticket, waker);
+        } else if ticket < head {
+            // It goes first; the old head becomes the first of the rest.
+            let old = Entry {
+                ticket: head,
+                waker: self
+                    .head_waker
+                    .replace(Some(waker.clone()))
+                    .expect("geode: a queued head has a waker"),
+            };
+            self.head_ticket.set(ticket);
+            self.edit(|o| o.rest.push_front(old));
+        } else {
             let entry = Entry {
                 ticket,
                 waker: waker.clone(),
             };
-            match q.head {
-                None => q.head = Some(entry),
-                Some(_) => q.overflow().rest.push_back(entry),
-            }
-            ticket
-        })
-    }
-
-    /// Puts a notified waiter that got `EAGAIN` back in line, in its old place.
-    pub(crate) fn requeue(&self, ticket: Ticket, waker: &Waker) {
-        self.edit(|q| {
-            q.insert(Entry {
-                ticket,
-                waker: waker.clone(),
-            })
-        });
+            self.edit(|o| {
+                let at = o.rest.partition_point(|e| e.ticket < ticket);
+                o.rest.insert(at, entry);
+            });
+        }
     }
 
     /// The state of a waiter; refreshes the waker of a queued one.
     #[inline]
     pub(crate) fn refresh(&self, ticket: Ticket, waker: &Waker) -> WaiterState {
-        // Nobody queued: the usual case of a waiter polled after its wake-up.
-        if self.idle.get() {
+        if self.head_ticket.get() == ticket {
+            let old = self.head_waker.take();
+            let keep = matches!(&old, Some(w) if w.will_wake(waker));
+            if keep {
+                self.head_waker.set(old);
+            } else {
+                self.head_waker.set(Some(waker.clone()));
+                // The old waker is dropped here, with the line consistent (its drop is code
+                // we do not control).
+                drop(old);
+            }
+            return WaiterState::Queued;
+        }
+        // Not at the head, and nobody behind it: the usual waiter polled after its wake-up.
+        if !self.crowded.get() {
             return WaiterState::Notified;
         }
-        self.refresh_queued(ticket, waker)
+        self.refresh_in_rest(ticket, waker)
     }
 
-    fn refresh_queued(&self, ticket: Ticket, waker: &Waker) -> WaiterState {
+    fn refresh_in_rest(&self, ticket: Ticket, waker: &Waker) -> WaiterState {
         // Only a waker changes, never who is queued: no `edit` needed.
-        let mut q = self.queue.borrow_mut();
-        let entry = match q.find(ticket) {
-            None => return WaiterState::Notified,
-            Some(None) => q.head.as_mut(),
-            Some(Some(i)) => q.overflow.as_mut().and_then(|o| o.rest.get_mut(i)),
+        let mut o = self.overflow.borrow_mut();
+        let Some(rest) = o.as_mut().map(|o| &mut o.rest) else {
+            return WaiterState::Notified;
         };
-        let old = match entry {
-            Some(e) if !e.waker.will_wake(waker) => {
-                Some(std::mem::replace(&mut e.waker, waker.clone()))
-            }
-            _ => None,
+        let Ok(i) = rest.binary_search_by_key(&ticket, |e| e.ticket) else {
+            return WaiterState::Notified;
         };
-        // The old waker is dropped after the borrow ends (its drop is code we do not control).
-        drop(q);
+        let e = &mut rest[i];
+        let old =
+            (!e.waker.will_wake(waker)).then(|| std::mem::replace(&mut e.waker, waker.clone()));
+        // The old waker is dropped after the borrow ends.
+        drop(o);
         drop(old);
         WaiterState::Queued
     }
 
     /// Takes a waiter out of line. Returns the state it was in.
     pub(crate) fn remove(&self, ticket: Ticket) -> WaiterState {
-        let removed = self.edit(|q| match q.find(ticket) {
-            None => None,
-            Some(None) => Some(q.pop_head()),
-            Some(Some(i)) => Some(q.overflow.as_mut().and_then(|o| o.rest.remove(i))),
+        if self.head_ticket.get() == ticket {
+            // Dropped here, outside any borrow.
+            drop(self.pop_head());
+            return WaiterState::Queued;
+        }
+        if !self.crowded.get() {
+            return WaiterState::Notified;
+        }
+        let removed = self.edit(|o| {
+            o.rest
+                .binary_search_by_key(&ticket, |e| e.ticket)
+                .ok()
+                .and_then(|i| o.rest.remove(i))
         });
-        // The waker (if any) is dropped here, after the borrow (its drop is foreign code).
+        // The waker (if any) is dropped here, after the borrow.
         match removed {
-            None => WaiterState::Notified,
             Some(_) => WaiterState::Queued,
+            None => WaiterState::Notified,
         }
     }
 
     /// Records the waker of a `poll_*` caller (once per task).
     pub(crate) fn add_poll_waker(&self, waker: &Waker) {
-        self.edit(|q| {
-            let wakers = &mut q.overflow().poll_wakers;
-            if !wakers.iter().any(|w| w.will_wake(waker)) {
-                wakers.push(waker.clone());
+        self.edit(|o| {
+            if !o.poll_wakers.iter().any(|w| w.will_wake(waker)) {
+                o.poll_wakers.push(waker.clone());
             }
         });
     }
 
-    /// Pops the head waiter (now notified) and hands out its waker.
-    fn notify_head(&self) -> Option<Waker> {
-        self.edit(Queue::pop_head).map(|e| e.waker)
-    }
-
-    /// An edge (EPOLLIN or EPOLLOUT).
+    /// An edge (EPOLLIN or EPOLLOUT): wakes the head waiter, or, with nobody waiting, leaves
+    /// the fd `Ready` for the next operation to try.
     #[inline]
     pub(crate) fn on_edge(&self, wakes: &mut Vec<Waker>) {
-        if self.idle.get() {
-            self.readiness.set(Readiness::Ready);
-        } else {
-            self.on_edge_crowded(wakes);
+        if self.crowded.get() {
+            return self.on_edge_crowded(wakes);
+        }
+        match self.pop_head() {
+            Some(w) => wakes.push(w),
+            None => self.readiness.set(Readiness::Ready),
         }
     }
 
+    #[inline(never)]
     fn on_edge_crowded(&self, wakes: &mut Vec<Waker>) {
-        let ready = self.edit(|q| {
-            let had_poll = take_poll_wakers(q, wakes);
-            match q.pop_head() {
-                Some(e) => {
-                    wakes.push(e.waker);
-                    // Poll wakers have no notified state of their own: they must try.
-                    had_poll
+        let had_poll = self.take_poll_wakers(wakes);
+        match self.pop_head() {
+            // Poll wakers have no notified state of their own: they must try.
+            Some(w) => {
+                wakes.push(w);
+                if had_poll {
+                    self.readiness.set(Readiness::Ready);
                 }
-                None => true,
             }
-        });
-        if ready {
-            self.readiness.set(Readiness::Ready);
+            None => self.readiness.set(Readiness::Ready),
         }
+    }
+
+    /// Moves the poll wakers to `wakes`; `true` if there were any.
+    fn take_poll_wakers(&self, wakes: &mut Vec<Waker>) -> bool {
+        if !self.crowded.get() {
+            return false;
+        }
+        self.edit(|o| {
+            let any = !o.poll_wakers.is_empty();
+            wakes.append(&mut o.poll_wakers);
+            any
+        })
     }
 
     /// Hangup or error: everyone must look at the fd.
     pub(crate) fn notify_all(&self, wakes: &mut Vec<Waker>) {
-        self.edit(|q| {
-            take_poll_wakers(q, wakes);
-            while let Some(e) = q.pop_head() {
-                wakes.push(e.waker);
-            }
-        });
+        self.take_poll_wakers(wakes);
+        while let Some(w) = self.pop_head() {
+            wakes.push(w);
+        }
         self.readiness.set(Readiness::Ready);
     }
 
@@ -301,7 +337,7 @@ impl DirState {
     /// whose waker is returned for the caller to wake.
     #[must_use]
     pub(crate) fn pass_on(&self) -> Option<Waker> {
-        let next = self.notify_head();
+        let next = self.pop_head();
         if next.is_none() {
             self.readiness.set(Readiness::Ready);
         }
@@ -311,22 +347,14 @@ impl DirState {
     /// Empties a direction being torn down, returning what it held (for the caller to drop
     /// outside any borrow). Tickets still held look notified: their owners just try.
     pub(crate) fn clear(&self) -> Cleared {
-        self.edit(|q| Cleared {
-            _head: q.head.take(),
-            _overflow: q.overflow.take(),
-        })
-    }
-}
-
-/// Moves the poll wakers to `wakes`; `true` if there were any.
-#[inline]
-fn take_poll_wakers(q: &mut Queue, wakes: &mut Vec<Waker>) -> bool {
-    match q.overflow.as_mut() {
-        Some(o) if !o.poll_wakers.is_empty() => {
-            wakes.append(&mut o.poll_wakers);
-            true
+        self.head_ticket.set(NOBODY);
+        let head = self.head_waker.take();
+        let overflow = self.overflow.borrow_mut().take();
+        self.crowded.set(false);
+        Cleared {
+            _head: head,
+            _overflow: overflow,
         }
-        _ => false,
     }
 }
 
@@ -396,7 +424,7 @@ mod tests {
         let (_, w) = waker();
         let a = d.enqueue(&w);
         let b = d.enqueue(&w);
-        assert!(d.notify_head().is_some());
+        assert!(d.pop_head().is_some());
         // `a` was notified, got EAGAIN: it goes back ahead of `b`.
         d.requeue(a, &w);
         let mut wakes = Vec::new();
@@ -410,7 +438,7 @@ mod tests {
         d.requeue(a, &w);
         for expected in [a, b, c] {
             assert_eq!(d.refresh(expected, &w), WaiterState::Queued);
-            assert!(d.notify_head().is_some());
+            assert!(d.pop_head().is_some());
             assert_eq!(d.refresh(expected, &w), WaiterState::Notified);
         }
         assert!(!d.has_queued());

@@ -135,21 +135,13 @@ impl Epoll {
             let ts_ptr = ts
                 .as_ref()
                 .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            let fd = self.fd.as_raw_fd() as usize;
+            let args = [fd, ptr as usize, cap as usize, ts_ptr as usize, 0, 0];
             // SAFETY: `ptr` points to `cap` writable epoll_event slots owned by `events`;
-            // `ts_ptr` is null or points to a timespec on this stack frame; a null sigmask
-            // means "no mask change". The kernel writes at most `cap` events.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_epoll_pwait2,
-                    self.fd.as_raw_fd() as libc::c_long,
-                    ptr,
-                    cap as libc::c_long,
-                    ts_ptr,
-                    std::ptr::null::<libc::sigset_t>(),
-                    0 as libc::c_long,
-                )
-            };
-            match cvt(r) {
+            // `ts_ptr` is null or points to a timespec on this stack frame; a null (zero)
+            // sigmask means "no mask change". The kernel writes at most `cap` events.
+            let r = unsafe { super::raw::syscall6(libc::SYS_epoll_pwait2, args) };
+            match r {
                 Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
                     NO_PWAIT2.store(true, Ordering::Relaxed);
                     self.wait_ms(ptr, cap, timeout)
@@ -183,20 +175,12 @@ impl Epoll {
         // A raw syscall rather than glibc's `epoll_wait`, a thread-cancellation point whose
         // bookkeeping geode (which never uses `pthread_cancel`) does not need. `epoll_pwait`
         // with no signal mask is `epoll_wait` on every architecture (some lack the latter).
-        // SAFETY: as in `wait`: `ptr` has room for `cap` events; a null sigmask means "no mask
-        // change" (the size argument is then ignored).
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_epoll_pwait,
-                self.fd.as_raw_fd() as libc::c_long,
-                ptr,
-                cap as libc::c_long,
-                ms as libc::c_long,
-                std::ptr::null::<libc::sigset_t>(),
-                8 as libc::c_long,
-            )
-        };
-        cvt(r).map(|n| n as libc::c_int)
+        let fd = self.fd.as_raw_fd() as usize;
+        let args = [fd, ptr as usize, cap as usize, ms as isize as usize, 0, 8];
+        // SAFETY: as in `wait`: `ptr` has room for `cap` events; a null (zero) sigmask means
+        // "no mask change" (the size argument is then ignored).
+        let r = unsafe { super::raw::syscall6(libc::SYS_epoll_pwait, args) };
+        r.map(|n| n as libc::c_int)
     }
 
     /// Replaces, in this process only, the instance behind our fd number with a fresh one.

@@ -10,6 +10,7 @@
 //! - [`sockopt`]: socket options std lacks (`SO_LINGER`, `IP_TOS`, `SO_PEERCRED`).
 //! - [`fd`]: descriptor facts and flags (`O_NONBLOCK`, `fstat`, `SO_ACCEPTCONN`, `dup3`).
 //! - [`process`]: fork detection (`pthread_atfork`), `pidfd_open`.
+//! - `raw`: syscalls issued inline (the round trip's three), without libc's `syscall()`.
 //! - [`signal`]: the process-wide signal handler (through `signal-hook-registry`), its
 //!   generation counters and the eventfd it rings.
 //! - [`socket`]: sockets created non-blocking and close-on-exec in one call, `accept4`,
@@ -25,6 +26,7 @@ pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod pipe;
 pub(crate) mod process;
+mod raw;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod sockopt;

@@ -33,40 +33,37 @@ pub(crate) fn socket(family: libc::c_int, kind: Kind) -> io::Result<OwnedFd> {
 /// glibc's `recv` is a thread-cancellation point, which costs two calls around every
 /// syscall (about a third of a hand-written loop's user-space work per round trip); geode never
 /// uses `pthread_cancel`, so it calls the kernel directly. `EINTR` is returned, not retried.
+#[inline]
 pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call; the two null
-    // pointers ask for no source address (recvfrom's address and length arguments).
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_recvfrom,
-            fd.as_raw_fd() as libc::c_long,
-            buf.as_mut_ptr(),
-            buf.len(),
-            0 as libc::c_long,
-            std::ptr::null_mut::<libc::sockaddr>(),
-            std::ptr::null_mut::<libc::socklen_t>(),
-        )
-    };
-    Ok(cvt(n)? as usize)
+    let args = [
+        fd.as_raw_fd() as usize,
+        buf.as_mut_ptr() as usize,
+        buf.len(),
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call; the two zero
+    // (null) pointers ask for no source address (recvfrom's address and length arguments).
+    unsafe { super::raw::syscall6(libc::SYS_recvfrom, args) }
 }
 
 /// `send(fd, buf, MSG_NOSIGNAL)` on a stream socket, as a raw syscall (see [`recv`]). A write
 /// to a closed peer is `EPIPE`, never `SIGPIPE`.
+#[inline]
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL as usize;
+    let args = [
+        fd.as_raw_fd() as usize,
+        buf.as_ptr() as usize,
+        buf.len(),
+        flags,
+        0,
+        0,
+    ];
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call; a null
     // destination address with length 0 is how sendto means send.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            fd.as_raw_fd() as libc::c_long,
-            buf.as_ptr(),
-            buf.len(),
-            libc::MSG_NOSIGNAL as libc::c_long,
-            std::ptr::null::<libc::sockaddr>(),
-            0 as libc::c_long,
-        )
-    };
-    Ok(cvt(n)? as usize)
+    unsafe { super::raw::syscall6(libc::SYS_sendto, args) }
 }
 
 /// The most buffers one vectored call passes (the kernel refuses more than `IOV_MAX` with
