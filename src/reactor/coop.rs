@@ -14,8 +14,16 @@ use std::task::{Context, Poll};
 /// another).
 pub(crate) const BUDGET: u32 = 128;
 
+/// The budget outside geode's executor: no limit in practice, and [`exhausted`] renews it
+/// should anything ever use it up.
+const UNLIMITED: u32 = u32::MAX;
+
 thread_local! {
-    static BUDGET_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+    /// Operations left in this poll. One plain word, so the check and the charge that every
+    /// operation pays are an instruction or two each.
+    static BUDGET_LEFT: Cell<u32> = const { Cell::new(UNLIMITED) };
+    /// Whether geode's executor set the budget (only then does running out yield).
+    static LIMITED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A fresh budget of `budget` operations for the poll about to start. The executor calls it
@@ -23,13 +31,15 @@ thread_local! {
 /// polls checks the budget.
 #[inline]
 pub(crate) fn start(budget: u32) {
-    BUDGET_LEFT.with(|b| b.set(Some(budget)));
+    BUDGET_LEFT.with(|b| b.set(budget));
+    LIMITED.with(|l| l.set(true));
 }
 
 /// No budget: the executor is leaving, and code polled on this thread afterwards (a custom
 /// executor, say) must not yield on geode's behalf.
 pub(crate) fn stop() {
-    BUDGET_LEFT.with(|b| b.set(None));
+    BUDGET_LEFT.with(|b| b.set(UNLIMITED));
+    LIMITED.with(|l| l.set(false));
 }
 
 /// `Pending` if the budget is spent, with the task woken after the reactor's next turn, as
@@ -38,7 +48,7 @@ pub(crate) fn stop() {
 /// after turn while a yielding task waits for the reactor.)
 #[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    if BUDGET_LEFT.with(Cell::get) == Some(0) {
+    if BUDGET_LEFT.with(Cell::get) == 0 {
         exhausted(cx)
     } else {
         Poll::Ready(())
@@ -49,6 +59,11 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 #[cold]
 #[inline(never)]
 fn exhausted(cx: &mut Context<'_>) -> Poll<()> {
+    if !LIMITED.with(Cell::get) {
+        // Four billion operations outside the executor: renew, never yield there.
+        BUDGET_LEFT.with(|b| b.set(UNLIMITED));
+        return Poll::Ready(());
+    }
     if super::defer(cx.waker()).is_none() {
         cx.waker().wake_by_ref();
     }
@@ -56,10 +71,7 @@ fn exhausted(cx: &mut Context<'_>) -> Poll<()> {
 }
 
 /// Charges one completed operation.
+#[inline]
 pub(crate) fn consume() {
-    BUDGET_LEFT.with(|b| {
-        if let Some(n) = b.get() {
-            b.set(Some(n.saturating_sub(1)));
-        }
-    });
+    BUDGET_LEFT.with(|b| b.set(b.get().saturating_sub(1)));
 }
