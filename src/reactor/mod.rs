@@ -50,6 +50,7 @@ mod model_tests;
 pub(crate) mod registration;
 pub(crate) mod remote;
 mod stats;
+pub(crate) mod timer_entry;
 mod timer_heap;
 mod timer_slots;
 mod timers;
