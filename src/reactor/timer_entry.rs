@@ -43,12 +43,10 @@ impl TimerEntry {
         self.state == DONE
     }
 
-    /// The key of this entry's timer if it is armed on `r`. The one place that decides whether
-    /// a timer belongs to this thread's reactor: an unarmed or done entry never matches, as no
-    /// reactor id is `UNARMED` or `DONE`.
+    /// The key of this entry's timer if it is armed on `r`.
     #[inline]
     fn key_on(&self, r: &mut Reactor) -> Option<Key> {
-        (self.state == r.id()).then_some(self.key)
+        key_on(r, self.state, self.key)
     }
 
     /// Ready once the timer has fired; else pending with `waker` to be woken when it does.
@@ -148,19 +146,10 @@ impl TimerEntry {
     /// waker.
     #[inline]
     pub(crate) fn cancel(&mut self) {
-        if self.state == UNARMED || self.state == DONE {
-            self.state = UNARMED;
-            return;
-        }
-        let cancelled = super::try_with(|r| self.key_on(r).map(|key| r.timers.cancel(key)));
-        let (id, key) = (self.state, self.key);
+        let (state, key) = (self.state, self.key);
         self.state = UNARMED;
-        match cancelled {
-            // This thread's timer (fired or not): its waker is dropped after the reactor's
-            // borrow.
-            Some(Some(waker)) => drop(waker),
-            // Another thread's timer, or this thread's reactor is gone (it is exiting).
-            Some(None) | None => remote::cancel_remote(id, key),
+        if state != UNARMED && state != DONE {
+            cancel_armed(state, key);
         }
     }
 
@@ -174,7 +163,32 @@ impl TimerEntry {
 impl Drop for TimerEntry {
     #[inline]
     fn drop(&mut self) {
-        self.cancel();
+        // Not `cancel`: it would write to a value about to go. The check is inlined, so the
+        // drop of a timeout whose future was ready at once compiles to nothing.
+        if self.state != UNARMED && self.state != DONE {
+            cancel_armed(self.state, self.key);
+        }
+    }
+}
+
+/// The key of timer `key` of reactor `state` if that is `r`. The one place that decides
+/// whether a timer belongs to this thread's reactor: an unarmed or done entry never matches,
+/// as no reactor id is `UNARMED` or `DONE`.
+#[inline]
+fn key_on(r: &mut Reactor, state: u64, key: Key) -> Option<Key> {
+    (state == r.id()).then_some(key)
+}
+
+/// Cancels timer `key` armed on reactor `id`: in the store on that reactor's thread, else
+/// through a note (`remote`). By value: a pointer into a future that reached a call left out
+/// of line would keep the compiler from seeing through that future's state, and a `timeout`
+/// whose future was ready at once would pay for storing all of it.
+fn cancel_armed(id: u64, key: Key) {
+    match super::try_with(|r| key_on(r, id, key).map(|key| r.timers.cancel(key))) {
+        // This thread's timer (fired or not): its waker is dropped after the reactor's borrow.
+        Some(Some(waker)) => drop(waker),
+        // Another thread's timer, or this thread's reactor is gone (it is exiting).
+        Some(None) | None => remote::cancel_remote(id, key),
     }
 }
 
