@@ -55,10 +55,16 @@ impl TimerEntry {
     #[inline]
     pub(crate) fn poll_armed(&mut self, waker: &Waker) -> Option<Poll<()>> {
         match self.state {
-            DONE => return Some(Poll::Ready(())),
-            UNARMED => return None,
-            _ => {}
+            DONE => Some(Poll::Ready(())),
+            UNARMED => None,
+            _ => self.refresh(waker),
         }
+    }
+
+    /// [`poll_armed`](Self::poll_armed) of an armed timer: refreshes its waker. Apart, so that
+    /// the check above is inlined where the compiler would leave the whole out of line: the
+    /// first poll of a `timeout` then pays no call to learn that nothing is armed yet.
+    fn refresh(&mut self, waker: &Waker) -> Option<Poll<()>> {
         let refreshed = super::with(|r| self.key_on(r).map(|key| r.timers.refresh(key, waker)));
         match refreshed {
             // Not found: it fired.
