@@ -128,41 +128,4 @@ impl Reactor {
         let fired = self.timers.fire_due(now, &mut self.wake_buf);
         self.stats.timers_fired += fired as u64;
     }
-
-    /// Arms a timer; the key is valid until the timer fires or is cancelled.
-    #[inline]
-    pub(crate) fn timer_insert(&mut self, deadline: Instant, waker: &Waker) -> Key {
-        self.timers.insert(deadline, waker)
-    }
-
-    /// Arms a timer whose deadline is `after` from the clock reading of the next turn.
-    #[inline]
-    pub(crate) fn timer_stage(&mut self, after: Duration, waker: &Waker) -> Key {
-        self.timers.stage(after, waker)
-    }
-
-    /// Gives the staged timers their deadlines now (before the clock jumps).
-    pub(crate) fn timer_stamp(&mut self, now: Instant) {
-        self.timers.stamp(now);
-    }
-
-    /// `None` if the timer has fired; else the waker it replaced, for the caller to drop after
-    /// the reactor's borrow.
-    #[inline]
-    pub(crate) fn timer_refresh(&mut self, key: Key, waker: &Waker) -> Option<Option<Waker>> {
-        self.timers.refresh(key, waker)
-    }
-
-    /// The cancelled timer's waker (for the caller to drop after the reactor's borrow); `None`
-    /// if it had fired.
-    #[inline]
-    pub(crate) fn timer_cancel(&mut self, key: Key) -> Option<Waker> {
-        self.timers.cancel(key)
-    }
-
-    /// `false` if the timer has fired.
-    #[inline]
-    pub(crate) fn timer_reset(&mut self, key: Key, deadline: Instant) -> bool {
-        self.timers.reset(key, deadline)
-    }
 }

@@ -54,6 +54,7 @@ mod registration;
 mod registry;
 pub(crate) mod remote;
 mod stats;
+pub(crate) mod timer_entry;
 mod timer_heap;
 mod timer_slots;
 mod timers;

@@ -62,7 +62,7 @@ pub(super) fn unregister(id: u64) {
 
 /// From a thread other than its owner's: asks reactor `id` to cancel timer `key` and wake its
 /// waker at its next turn. Does nothing if that reactor has ended.
-pub(crate) fn cancel_remote(id: u64, key: Key) {
+pub(super) fn cancel_remote(id: u64, key: Key) {
     let shared = lock(&REGISTRY)
         .iter()
         .find(|(i, _)| *i == id)

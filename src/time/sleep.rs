@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Instant;
 use crate::reactor;
-use crate::slab::Key;
+use crate::reactor::timer_entry::TimerEntry;
 
 /// Waits until `duration` has elapsed.
 ///
@@ -38,16 +38,9 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
-        state: UNARMED,
-        key: Key::from_u64(0),
+        timer: TimerEntry::new(),
     }
 }
-
-/// [`Sleep::state`] of a sleep with no timer armed.
-const UNARMED: u64 = 0;
-/// [`Sleep::state`] of a sleep that has completed. Reactor ids count up from 1 and never get
-/// here.
-const DONE: u64 = u64::MAX;
 
 /// Future returned by [`sleep`] and [`sleep_until`].
 ///
@@ -63,10 +56,7 @@ const DONE: u64 = u64::MAX;
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
     deadline: Instant,
-    /// `UNARMED`, `DONE`, or the id of the reactor where `key` is armed: one word for what
-    /// would otherwise be an `Option` and a flag, which keeps a `Sleep` at 32 bytes.
-    state: u64,
-    key: Key,
+    timer: TimerEntry,
 }
 
 impl Sleep {
@@ -77,7 +67,7 @@ impl Sleep {
 
     /// Whether the deadline has been reached (as of the last poll).
     pub fn is_elapsed(&self) -> bool {
-        self.state == DONE
+        self.timer.is_done()
     }
 
     /// Moves the deadline, earlier or later, reusing the armed timer entry. A sleep that had
@@ -95,26 +85,7 @@ impl Sleep {
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
-        let (id, key) = match this.state {
-            UNARMED => return,
-            DONE => {
-                this.state = UNARMED;
-                return;
-            }
-            id => (id, this.key),
-        };
-        // Moved in place if the timer is this thread's and still armed. Otherwise disarm, so
-        // the next poll arms the new deadline (or, if it has passed, completes at once instead
-        // of one reactor turn later). A timer armed on another thread's reactor is cancelled
-        // there at its next turn, which also wakes the task waiting on it: it polls again and
-        // arms the new deadline, earlier or later, instead of sleeping until the old one.
-        let kept = deadline > Instant::now()
-            && reactor::try_with(|r| r.id() == id && r.timer_reset(key, deadline.into_std()))
-                == Some(true);
-        if !kept {
-            drop(cancel(id, key));
-            this.state = UNARMED;
-        }
+        this.timer.reset(deadline.into_std());
     }
 }
 
@@ -123,78 +94,19 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut turned = false;
-        loop {
-            match this.poll_once(cx) {
-                Poll::Pending if reactor::fallback::retry_after_turn(cx.waker(), &mut turned) => {}
-                p => return p,
-            }
-        }
+        poll_until(&mut this.timer, this.deadline, cx.waker())
     }
 }
 
-impl Sleep {
-    fn poll_once(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self;
-        if this.state == DONE {
-            return Poll::Ready(());
-        }
-        let mut moved_from = None;
-        let (done, replaced) = reactor::with(|r| {
-            let here = r.id();
-            if this.state == here {
-                // Not found: it fired.
-                return match r.timer_refresh(this.key, cx.waker()) {
-                    None => (true, None),
-                    Some(replaced) => (false, replaced),
-                };
-            }
-            // Unarmed, or armed on another thread's reactor (which is told to cancel it,
-            // below): arm here.
-            if this.state != UNARMED {
-                moved_from = Some((this.state, this.key));
-                this.state = UNARMED;
-            }
-            if this.deadline <= Instant::now() {
-                return (true, None);
-            }
-            this.key = r.timer_insert(this.deadline.into_std(), cx.waker());
-            this.state = here;
-            (false, None)
-        });
-        // After the reactor's borrow: a waker's drop is code we do not control.
-        drop(replaced);
-        if let Some((id, key)) = moved_from {
-            reactor::remote::cancel_remote(id, key);
-        }
-        if done {
-            this.state = DONE;
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        let (id, key) = (self.state, self.key);
-        if id != UNARMED && id != DONE {
-            drop(cancel(id, key));
-        }
-    }
-}
-
-/// Cancels timer `key` of reactor `id`, returning its waker to be dropped by the caller, after
-/// the reactor's borrow. On another thread than the reactor's, the reactor cancels it at its
-/// next turn and wakes the waker (`reactor::remote`).
-pub(super) fn cancel(id: u64, key: Key) -> Option<Waker> {
-    match reactor::try_with(|r| (r.id() == id).then(|| r.timer_cancel(key))) {
-        Some(Some(waker)) => waker,
-        // Another thread's timer, or this thread's reactor is gone (it is exiting).
-        Some(None) | None => {
-            reactor::remote::cancel_remote(id, key);
-            None
+/// Waits on `timer` for `deadline`; where nothing drives the reactor, a pending poll turns it
+/// and looks once more.
+#[inline]
+pub(super) fn poll_until(timer: &mut TimerEntry, deadline: Instant, waker: &Waker) -> Poll<()> {
+    let mut turned = false;
+    loop {
+        match timer.poll_until(deadline.into_std(), waker) {
+            Poll::Pending if reactor::fallback::retry_after_turn(waker, &mut turned) => {}
+            p => return p,
         }
     }
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::{Instant, Sleep, sleep, sleep_until};
+use super::Instant;
 use crate::reactor;
-use crate::slab::Key;
+use crate::reactor::timer_entry::TimerEntry;
 
 /// Requires `future` to complete within `duration`.
 ///
@@ -38,7 +38,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,
         limit: Limit::After(duration),
-        timer: Timer::Unarmed,
+        timer: TimerEntry::new(),
     }
 }
 
@@ -57,7 +57,7 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
     Timeout {
         future,
         limit: Limit::At(deadline),
-        timer: Timer::Unarmed,
+        timer: TimerEntry::new(),
     }
 }
 
@@ -65,47 +65,6 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 enum Limit {
     After(Duration),
     At(Instant),
-}
-
-#[derive(Debug)]
-enum Timer {
-    /// The future has not been pending yet.
-    Unarmed,
-    /// `timeout`: staged on a reactor, which sets the deadline at its next turn.
-    Staged(Staged),
-    /// `timeout_at`, or a zero limit.
-    Sleep(Sleep),
-}
-
-/// A timer staged on the reactor with this id.
-#[derive(Debug)]
-struct Staged {
-    reactor: u64,
-    key: Key,
-}
-
-impl Staged {
-    fn new(after: Duration, waker: &Waker) -> Staged {
-        reactor::with(|r| Staged {
-            reactor: r.id(),
-            key: r.timer_stage(after, waker),
-        })
-    }
-
-    /// `Some(true)` once fired; `None` if polled on another thread than the one it was staged
-    /// on (whose reactor keeps the entry and fires it harmlessly).
-    fn poll_fired(&self, waker: &Waker) -> Option<bool> {
-        let (id, key) = (self.reactor, self.key);
-        let refreshed = reactor::with(|r| (r.id() == id).then(|| r.timer_refresh(key, waker)))?;
-        // `Some(replaced)`: still pending; the replaced waker is dropped here, after the borrow.
-        Some(refreshed.is_none())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        drop(super::sleep::cancel(self.reactor, self.key));
-    }
 }
 
 pin_project! {
@@ -120,7 +79,9 @@ pin_project! {
         #[pin]
         future: F,
         limit: Limit,
-        timer: Timer,
+        // `timeout`: staged on a reactor, which sets the deadline at its next turn; armed at
+        // the deadline for `timeout_at`; never armed for a zero limit.
+        timer: TimerEntry,
     }
 }
 
@@ -149,45 +110,38 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match this.timer {
-            Timer::Sleep(sleep) => {
-                return Pin::new(sleep).poll(cx).map(|()| Err(Elapsed(())));
-            }
-            Timer::Staged(staged) => match staged.poll_fired(cx.waker()) {
-                Some(true) => return Poll::Ready(Err(Elapsed(()))),
-                Some(false) => {
-                    let mut turned = false;
-                    while reactor::fallback::retry_after_turn(cx.waker(), &mut turned) {
-                        if staged.poll_fired(cx.waker()) == Some(true) {
-                            return Poll::Ready(Err(Elapsed(())));
-                        }
-                    }
-                    return Poll::Pending;
-                }
-                // Moved to another thread: the limit restarts here, as the deadline the other
-                // reactor set (or will set) cannot be read from this one.
-                None => {}
-            },
-            Timer::Unarmed => {}
-        }
-        let sleep = match *this.limit {
-            Limit::After(d) if !d.is_zero() => {
-                *this.timer = Timer::Staged(Staged::new(d, cx.waker()));
-                // Where nothing drives the reactor, a turn now gives the timer its deadline
-                // (and the helper learns it).
-                let mut turned = false;
-                while reactor::fallback::retry_after_turn(cx.waker(), &mut turned) {}
-                return Poll::Pending;
-            }
-            Limit::After(d) => sleep(d),
-            Limit::At(i) => sleep_until(i),
+        let elapsed = match *this.limit {
+            Limit::After(d) if !d.is_zero() => poll_staged(this.timer, d, cx.waker()),
+            Limit::After(_) => Poll::Ready(()),
+            Limit::At(deadline) => super::sleep::poll_until(this.timer, deadline, cx.waker()),
         };
-        *this.timer = Timer::Sleep(sleep);
-        let Timer::Sleep(sleep) = this.timer else {
-            unreachable!()
-        };
-        Pin::new(sleep).poll(cx).map(|()| Err(Elapsed(())))
+        elapsed.map(|()| Err(Elapsed(())))
     }
+}
+
+/// Waits on `timer` staged for `after`: staged at the first call, and again after a move to
+/// another thread, as the deadline the other reactor set (or will set) cannot be read from
+/// this one.
+#[inline]
+fn poll_staged(timer: &mut TimerEntry, after: Duration, waker: &Waker) -> Poll<()> {
+    let mut turned = false;
+    match timer.poll_armed(waker) {
+        Some(Poll::Ready(())) => return Poll::Ready(()),
+        Some(Poll::Pending) => {
+            while reactor::fallback::retry_after_turn(waker, &mut turned) {
+                if timer.poll_armed(waker) == Some(Poll::Ready(())) {
+                    return Poll::Ready(());
+                }
+            }
+        }
+        None => {
+            timer.stage(after, waker);
+            // Where nothing drives the reactor, a turn now gives the timer its deadline (and
+            // the helper learns it).
+            while reactor::fallback::retry_after_turn(waker, &mut turned) {}
+        }
+    }
+    Poll::Pending
 }
 
 /// The error of a [`Timeout`] whose deadline passed first.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::reactor::clock;
+use crate::reactor::timer_entry::TimerEntry;
 
 /// Pauses this thread's clock: from now on [`Instant::now`](super::Instant::now) stands still,
 /// except when [`advance`] moves it or when the runtime has nothing to do.
@@ -59,7 +60,7 @@ pub fn resume() {
 /// ```
 pub async fn advance(duration: Duration) {
     // Timeouts armed since the reactor's last turn start now, not after the jump.
-    crate::reactor::try_with(|r| r.timer_stamp(clock::now()));
+    TimerEntry::stamp_staged();
     if clock::advance(duration) {
         crate::yield_now().await;
     } else {
