@@ -4,7 +4,6 @@
 //! them after the reactor's borrow has ended, because a waker may re-enter the reactor.
 
 use std::io;
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::kernel::UNPARK_TAG;
