@@ -54,6 +54,22 @@ impl IoState {
     #[inline]
     pub(super) fn on_event(&self, events: u32, wakes: &mut Vec<Waker>) {
         let [read, write] = &self.dirs;
+        // The usual event: plain edges (a round trip's is IN|OUT), no hangup, error or PRI.
+        if events & !(IN | OUT) == 0 {
+            if events & IN != 0 {
+                read.on_edge(wakes);
+            }
+            if events & OUT != 0 {
+                write.on_edge(wakes);
+            }
+            return;
+        }
+        self.on_rare_event(events, wakes);
+    }
+
+    #[inline(never)]
+    fn on_rare_event(&self, events: u32, wakes: &mut Vec<Waker>) {
+        let [read, write] = &self.dirs;
         if events & (HUP | RDHUP | PRI) != 0 {
             read.short_means_drained.set(false);
             if events & HUP != 0 {

@@ -43,8 +43,10 @@ pub(crate) enum Stand {
 }
 
 /// How a caller waits for an edge: the difference between a future and a `poll_*` method.
-pub(crate) trait WaitMode {
+pub(crate) trait WaitMode<'s> {
     fn direction(&self) -> Direction;
+    /// The state of this caller's direction of `state` (the registration it waits on).
+    fn dir_state(&self, state: &'s IoState) -> &'s DirState;
     /// Where this caller stands (a queued waiter's waker is refreshed).
     fn stand(&mut self, d: &DirState, waker: &Waker) -> Stand;
     /// Waits for the next edge. `notified`: the caller was woken and got `EAGAIN`, so it
@@ -58,7 +60,8 @@ pub(crate) trait WaitMode {
 /// the line, and passes the wakeup on if it had been woken and not used it.
 pub(crate) struct Waiter<'a> {
     state: &'a IoState,
-    dir: Direction,
+    /// Its direction of `state`, kept rather than looked up on every poll.
+    d: &'a DirState,
     /// Queued or notified; `None` when not in line.
     ticket: Option<Ticket>,
 }
@@ -67,7 +70,7 @@ impl<'a> Waiter<'a> {
     pub(super) fn new(state: &'a IoState, dir: Direction) -> Waiter<'a> {
         Waiter {
             state,
-            dir,
+            d: state.dir(dir),
             ticket: None,
         }
     }
@@ -94,17 +97,25 @@ impl<'a> Waiter<'a> {
     /// Leaves the line; passes the wakeup on if this waiter was woken and did not use it.
     #[inline(never)]
     fn leave(&self, ticket: Ticket) {
-        let d = self.state.dir(self.dir);
+        let d = self.d;
         if d.remove(ticket) == WaiterState::Notified {
             wake(d.pass_on());
         }
     }
 }
 
-impl WaitMode for Waiter<'_> {
-    #[inline]
+impl<'a> WaitMode<'a> for Waiter<'a> {
     fn direction(&self) -> Direction {
-        self.dir
+        if std::ptr::eq(self.d, self.state.dir(Direction::Read)) {
+            Direction::Read
+        } else {
+            Direction::Write
+        }
+    }
+
+    #[inline]
+    fn dir_state(&self, _: &'a IoState) -> &'a DirState {
+        self.d
     }
 
     #[inline]
@@ -145,10 +156,15 @@ impl Drop for Waiter<'_> {
 /// direction's poll wakers, which every edge wakes.
 pub(crate) struct PollCaller(pub(crate) Direction);
 
-impl WaitMode for PollCaller {
+impl<'s> WaitMode<'s> for PollCaller {
     #[inline]
     fn direction(&self) -> Direction {
         self.0
+    }
+
+    #[inline]
+    fn dir_state(&self, state: &'s IoState) -> &'s DirState {
+        state.dir(self.0)
     }
 
     #[inline]
@@ -169,14 +185,14 @@ impl WaitMode for PollCaller {
 /// `mode` does) and returns `Pending`. `drained` tells, from a successful result, whether the
 /// fd is now drained (a short read or write on a stream socket).
 #[inline]
-pub(crate) fn poll_io<M: WaitMode, R>(
-    state: &IoState,
+pub(crate) fn poll_io<'s, M: WaitMode<'s>, R>(
+    state: &'s IoState,
     mode: &mut M,
     cx: &mut Context<'_>,
     mut op: impl FnMut() -> io::Result<R>,
     drained: impl Fn(&R) -> bool,
 ) -> Poll<io::Result<R>> {
-    let d = state.dir(mode.direction());
+    let d = mode.dir_state(state);
     let mut turned = false;
     loop {
         let notified = match mode.stand(d, cx.waker()) {
@@ -220,7 +236,7 @@ pub(crate) fn poll_io<M: WaitMode, R>(
 
 /// The outcomes no round trip takes. `Ok(true)`: the caller waits for the next edge.
 #[inline(never)]
-fn finish_slow<M: WaitMode>(
+fn finish_slow<'s, M: WaitMode<'s>>(
     state: &IoState,
     d: &DirState,
     mode: &mut M,
@@ -262,7 +278,7 @@ fn finish_slow<M: WaitMode>(
 }
 
 /// The caller leaves its place; a wakeup it held goes to the next in line.
-fn give_up<M: WaitMode>(d: &DirState, mode: &mut M, notified: bool) {
+fn give_up<'s, M: WaitMode<'s>>(d: &DirState, mode: &mut M, notified: bool) {
     mode.done();
     if notified {
         wake(d.pass_on());
@@ -275,8 +291,8 @@ fn give_up<M: WaitMode>(d: &DirState, mode: &mut M, notified: bool) {
 /// caller looping on "try the syscall, await `readable()` on `WouldBlock`" would spin on a
 /// stale `Ready`. So before answering `Ready`, one zero-timeout `poll(2)` asks the kernel;
 /// the operations ([`poll_io`]) never pay for it, they learn from their own syscall.
-pub(crate) fn poll_ready<M: WaitMode>(
-    state: &IoState,
+pub(crate) fn poll_ready<'s, M: WaitMode<'s>>(
+    state: &'s IoState,
     mode: &mut M,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
@@ -289,13 +305,13 @@ pub(crate) fn poll_ready<M: WaitMode>(
     }
 }
 
-fn poll_ready_once<M: WaitMode>(
-    state: &IoState,
+fn poll_ready_once<'s, M: WaitMode<'s>>(
+    state: &'s IoState,
     mode: &mut M,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     let dir = mode.direction();
-    let d = state.dir(dir);
+    let d = mode.dir_state(state);
     match mode.stand(d, cx.waker()) {
         Stand::Queued => return Poll::Pending,
         Stand::Notified if !state.ready_now(dir) => {
