@@ -12,11 +12,11 @@
 mod join;
 mod join_wakers;
 mod raw;
+mod run_queue;
 mod state;
 mod waker;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -30,6 +30,7 @@ pub use join::{JoinError, JoinHandle, SpawnError};
 use crate::reactor::{self, coop};
 use join_wakers::JoinWakers;
 use raw::{Notified, TaskTable};
+use run_queue::RunQueue;
 use waker::{MainWaker, Shared};
 
 /// Tasks run between two looks at the reactor while tasks stay runnable (tokio's
@@ -46,7 +47,7 @@ pub(crate) struct Core {
     tasks: TaskTable,
     /// Wakers of `JoinHandle`s awaiting running tasks.
     join_wakers: JoinWakers,
-    queue: RefCell<VecDeque<Notified>>,
+    queue: RunQueue,
     /// Reused buffer for draining the injection queue.
     inject_buf: RefCell<Vec<Notified>>,
     /// When it started: in a fork child it is the parent's copy, and a new runtime may start
@@ -64,7 +65,7 @@ impl Core {
             shared: Arc::new(Shared::new()),
             tasks: TaskTable::new(),
             join_wakers: JoinWakers::default(),
-            queue: RefCell::new(VecDeque::new()),
+            queue: RunQueue::default(),
             inject_buf: RefCell::new(Vec::new()),
             fork: crate::sys::process::fork_stamp(),
             budget,
@@ -81,11 +82,11 @@ impl Core {
 
     /// Queues a task woken on this thread.
     fn push_local(&self, task: Notified) {
-        match self.queue.try_borrow_mut() {
-            Ok(mut queue) => queue.push_back(task),
+        match self.queue.push(task) {
+            Ok(()) => {}
             // Only if a queue operation itself woke a task, which none does; the wake still
             // counts.
-            Err(_) => self.shared.inject(task),
+            Err(task) => self.shared.inject(task),
         }
     }
 
@@ -103,14 +104,14 @@ impl Core {
         let mut buf = self.inject_buf.borrow_mut();
         self.shared.drain(&mut buf);
         if !buf.is_empty() {
-            self.queue.borrow_mut().extend(buf.drain(..));
+            self.queue.extend(buf.drain(..));
         }
     }
 
     /// Runs up to `n` queued tasks (those queued before the call, as `n` is their count).
     fn run_tasks(&self, n: usize) {
         for _ in 0..n {
-            let next = self.queue.borrow_mut().pop_front();
+            let next = self.queue.pop();
             match next {
                 Some(task) => task.run(self),
                 None => break,
@@ -173,7 +174,7 @@ impl Drop for Teardown<'_> {
         loop {
             raw::cancel_all(rt);
             // Released one at a time, outside the queue's borrow (a release may free a task).
-            let next = rt.queue.borrow_mut().pop_front();
+            let next = rt.queue.pop();
             match next {
                 Some(entry) => drop(entry),
                 None if rt.tasks.is_empty() => break,
@@ -245,11 +246,11 @@ fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
                     output = Some(out);
                 }
             }
-            let round = rt.queue.borrow().len().min(batch);
+            let round = rt.queue.len().min(batch);
             rt.run_tasks(round);
             batch -= round;
             let main_ready = output.is_none() && main.scheduled.load(Ordering::Relaxed);
-            if batch == 0 || (!main_ready && rt.queue.borrow().is_empty()) {
+            if batch == 0 || (!main_ready && rt.queue.is_empty()) {
                 break;
             }
         }
@@ -261,8 +262,8 @@ fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
                 return out;
             }
         }
-        let busy = !rt.queue.borrow().is_empty()
-            || (main.scheduled.load(Ordering::Relaxed) && output.is_none());
+        let busy =
+            !rt.queue.is_empty() || (main.scheduled.load(Ordering::Relaxed) && output.is_none());
         if let Err(e) = reactor::run_once(if busy { Some(Duration::ZERO) } else { None }) {
             panic!("geode: the reactor failed and the runtime cannot go on: {e}");
         }
