@@ -162,11 +162,24 @@ pub(crate) struct ReadFut<'a> {
 impl Future for ReadFut<'_> {
     type Output = io::Result<usize>;
 
+    /// The read a server makes right after answering finds the socket drained (its last read
+    /// was short): that poll only joins the line, inlined; the rest is out of line.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let (fd, buf) = (this.fd, &mut *this.buf);
+        if this.waiter.join_if_drained(cx) {
+            return Poll::Pending;
+        }
+        this.poll_read(cx)
+    }
+}
+
+impl ReadFut<'_> {
+    #[inline(never)]
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let (fd, buf) = (self.fd, &mut *self.buf);
         let len = buf.len();
-        this.waiter
+        self.waiter
             .poll_io(cx, || socket::recv(fd, buf), read_drained(len))
     }
 }

@@ -15,7 +15,7 @@ use std::io;
 use std::task::{Context, Poll, Waker};
 
 use super::coop;
-use super::fallback::retry_after_turn;
+use super::fallback::{is_driven, retry_after_turn};
 use super::io_state::{Direction, IoState};
 use super::registry::stale;
 use super::waiters::{DirState, Readiness, Ticket, WaiterState};
@@ -86,6 +86,19 @@ impl<'a> Waiter<'a> {
     ) -> Poll<io::Result<R>> {
         let state = self.state;
         poll_io(state, self, cx, op, drained)
+    }
+
+    /// Joins the line if this is a new operation on a direction known drained, on a driven
+    /// thread: it has nothing to try, and [`poll_io`](Self::poll_io) would do just this.
+    /// `true` if it did (the caller returns `Pending`). For a caller's inlined fast path: a
+    /// round trip's second read is this, the first having drained the socket.
+    #[inline(always)]
+    pub(crate) fn join_if_drained(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.ticket.is_none() && self.d.readiness.get() == Readiness::NotReady && is_driven() {
+            self.ticket = Some(self.d.enqueue(cx.waker()));
+            return true;
+        }
+        false
     }
 
     /// Ready once the direction is ready (see `Async::readable`), in this waiter's place.
