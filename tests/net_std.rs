@@ -8,17 +8,15 @@
 //! fd-counting test sees no other test's descriptors come and go.
 
 mod util;
+use util::poll_once;
 use util::{epoll_interests, inode};
 
 use std::fs::File;
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net as unix;
-use std::pin::pin;
 use std::sync::Mutex;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::future::join;
@@ -44,12 +42,6 @@ fn is_nonblocking(fd: RawFd) -> bool {
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     assert!(flags >= 0, "F_GETFL: {}", std::io::Error::last_os_error());
     flags & libc::O_NONBLOCK != 0
-}
-
-/// Polls `fut` once with a no-op waker. Used to make a geode socket hit `WouldBlock`, which is
-/// when geode adds it to epoll, so that `into_std` has a real `EPOLL_CTL_DEL` to do.
-fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
-    pin!(fut).poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// Checks what `into_std` promises, given the geode socket's fd before the call and the std

@@ -1,35 +1,24 @@
 //! `geode::process` through the public API.
 //!
-//! Every test runs under `SERIAL` and ends by checking that it left no zombie child and (where
-//! it counts them) no fd: orphans are reaped by geode's `geode-reaper` thread, so the checks
-//! first wait (bounded) until that thread is gone. `pidfd_fallback_*` re-runs this binary as a
-//! child with `GEODE_NO_PIDFD=1` (read at the first spawn, so it needs a fresh process), where
-//! the same scenarios run over SIGCHLD.
+//! Every test runs in `util::isolated` (one at a time, on a fresh thread) and ends by checking
+//! that it left no zombie child and (where it counts them) no fd: orphans are reaped by geode's
+//! `geode-reaper` thread, so the checks first wait (bounded) until that thread is gone.
+//! `pidfd_fallback_*` re-runs this binary as a child with `GEODE_NO_PIDFD=1` (read at the first
+//! spawn, so it needs a fresh process), where the same scenarios run over SIGCHLD.
 
 mod util;
+use util::isolated;
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use geode::process::{Child, Command};
 use geode::time::sleep;
 use util::{TempDir, bounded, open_fds};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on a fresh thread under `SERIAL`: its reactor's fds are closed when it is joined,
-/// before the next test starts counting.
-fn isolated(f: impl FnOnce() + Send + 'static) {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(panic) = std::thread::spawn(f).join() {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// Our children that are zombies (state `Z` with us as parent), from `/proc/*/stat`.
 fn zombies() -> Vec<u32> {
