@@ -396,26 +396,31 @@ fn bad_input_gives_clear_errors_and_leaks_nothing() {
     });
 }
 
+/// A child of other code (std's) beside one of ours: geode reaps only its own, so std's child
+/// keeps its status for std's wait.
+async fn children_of_other_code() {
+    let mut theirs = std::process::Command::new("sh")
+        .args(["-c", "exit 5"])
+        .spawn()
+        .unwrap();
+    let mut ours = Command::new("sh")
+        .args(["-c", "sleep 0.1"])
+        .spawn()
+        .unwrap();
+    assert!(
+        bounded(30, "our child", ours.wait())
+            .await
+            .unwrap()
+            .success()
+    );
+    assert_eq!(theirs.wait().unwrap().code(), Some(5));
+}
+
 #[test]
 fn children_of_other_code_are_not_reaped() {
     isolated(|| {
         geode::block_on(async {
-            let mut theirs = std::process::Command::new("sh")
-                .args(["-c", "exit 5"])
-                .spawn()
-                .unwrap();
-            let mut ours = Command::new("sh")
-                .args(["-c", "sleep 0.1"])
-                .spawn()
-                .unwrap();
-            assert!(
-                bounded(30, "our child", ours.wait())
-                    .await
-                    .unwrap()
-                    .success()
-            );
-            // std's own child keeps its status for std's wait.
-            assert_eq!(theirs.wait().unwrap().code(), Some(5));
+            children_of_other_code().await;
             no_zombies_left().await;
         });
     });
@@ -494,23 +499,7 @@ fn fallback_child() -> ! {
     dropped_children();
     bad_input();
     // A child of other code is left alone here too (SIGCHLD wakes us for it, we do not reap it).
-    geode::block_on(async {
-        let mut theirs = std::process::Command::new("sh")
-            .args(["-c", "exit 5"])
-            .spawn()
-            .unwrap();
-        let mut ours = Command::new("sh")
-            .args(["-c", "sleep 0.1"])
-            .spawn()
-            .unwrap();
-        assert!(
-            bounded(30, "our child", ours.wait())
-                .await
-                .unwrap()
-                .success()
-        );
-        assert_eq!(theirs.wait().unwrap().code(), Some(5));
-    });
+    geode::block_on(children_of_other_code());
     println!("fallback: all passed");
     std::process::exit(0)
 }

@@ -486,10 +486,17 @@ pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs `f` on a fresh thread, one such call at a time in this binary: its reactor's fds are
-/// closed when it is joined, before the next test starts counting.
+/// Runs the tests of this binary that take it one at a time (a poisoned lock is taken over:
+/// one failed test does not fail the others).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` on a fresh thread under [`serial`]: its reactor is created there and its fds are
+/// closed when the thread is joined, before the next test starts counting; `f`'s panic is
+/// the test's.
 pub fn isolated(f: impl FnOnce() + Send + 'static) {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = serial();
     if let Err(panic) = std::thread::spawn(f).join() {
         std::panic::resume_unwind(panic);
     }
@@ -508,4 +515,83 @@ pub async fn geode_tcp_pair() -> (geode::net::TcpStream, geode::net::TcpStream) 
         .unwrap();
     let (b, _) = listener.accept().await.unwrap();
     (a, b)
+}
+
+/// Polls `done` every millisecond until it holds; fails with `failure()`'s message after 60 s
+/// (a hang guard for work that completes a little later, e.g. on a pool thread).
+pub fn poll_until(mut done: impl FnMut() -> bool, failure: impl Fn() -> String) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", failure());
+        // A poll interval, not a settle: the condition is checked, bounded by the limit.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// geode's stream types, for the loops that tests/tcp.rs and tests/unix.rs both run: each method
+/// is the type's own inherent method of that name (not the futures-io or tokio traits).
+#[allow(async_fn_in_trait)]
+pub trait GeodeStream {
+    async fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()>;
+    async fn write_all(&self, buf: &[u8]) -> io::Result<()>;
+}
+
+macro_rules! geode_stream {
+    ($($t:ty),*) => {$(
+        impl GeodeStream for $t {
+            async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                <$t>::read(self, buf).await
+            }
+            async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+                <$t>::read_exact(self, buf).await
+            }
+            async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+                <$t>::write_all(self, buf).await
+            }
+        }
+    )*};
+}
+geode_stream!(geode::net::TcpStream, geode::net::UnixStream);
+
+/// A server's side of an echo: writes back what `s` reads (through `buf`) until EOF.
+pub async fn echo_until_eof(s: &impl GeodeStream, buf: &mut [u8]) -> io::Result<()> {
+    loop {
+        let n = s.read(buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        s.write_all(&buf[..n]).await?;
+    }
+}
+
+/// A client's side of an echo: writes each of `msgs` and reads the same bytes back.
+pub async fn check_echoes(c: &impl GeodeStream, msgs: &[&[u8]]) {
+    for msg in msgs {
+        c.write_all(msg).await.unwrap();
+        let mut back = vec![0; msg.len()];
+        c.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, *msg);
+    }
+}
+
+/// Everything `s` reads (4 KiB at a time) until EOF.
+pub async fn read_to_eof(s: &impl GeodeStream) -> io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        match s.read(&mut buf).await? {
+            0 => return Ok(all),
+            n => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Writes `chunk` to `s` over and over until a write fails; returns that error.
+pub async fn write_until_error(s: &impl GeodeStream, chunk: &[u8]) -> io::Error {
+    loop {
+        if let Err(e) = s.write_all(chunk).await {
+            return e;
+        }
+    }
 }
