@@ -47,7 +47,6 @@ pub(crate) struct Core {
     /// Wakers of `JoinHandle`s awaiting running tasks.
     join_wakers: JoinWakers,
     queue: RefCell<VecDeque<Notified>>,
-    main_woken: Cell<bool>,
     /// Reused buffer for draining the injection queue.
     inject_buf: RefCell<Vec<Notified>>,
     /// When it started: in a fork child it is the parent's copy, and a new runtime may start
@@ -66,12 +65,18 @@ impl Core {
             tasks: TaskTable::new(),
             join_wakers: JoinWakers::default(),
             queue: RefCell::new(VecDeque::new()),
-            main_woken: Cell::new(true),
             inject_buf: RefCell::new(Vec::new()),
             fork: crate::sys::process::fork_stamp(),
             budget,
             ended: Cell::new(false),
         }
+    }
+
+    /// Whether `shared` is this runtime's cross-thread half (a task's or main waker's runtime
+    /// is this one).
+    #[inline]
+    fn owns(&self, shared: &Shared) -> bool {
+        std::ptr::eq(&*self.shared, shared)
     }
 
     /// Queues a task woken on this thread.
@@ -96,9 +101,7 @@ impl Core {
     #[inline(never)]
     fn drain_inject_slow(&self) {
         let mut buf = self.inject_buf.borrow_mut();
-        if self.shared.drain(&mut buf) {
-            self.main_woken.set(true);
-        }
+        self.shared.drain(&mut buf);
         if !buf.is_empty() {
             self.queue.borrow_mut().extend(buf.drain(..));
         }
@@ -215,7 +218,8 @@ fn block_on_inner<F: Future>(future: F, wait_for_tasks: bool) -> F::Output {
 /// Called with `rt` current.
 #[inline(always)]
 fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
-    rt.main_woken.set(true);
+    // Due for its first poll. Read Relaxed below: the swap before each poll is the Acquire
+    // that sees what the waking side wrote.
     let main = Arc::new(MainWaker {
         shared: rt.shared.clone(),
         scheduled: AtomicBool::new(true),
@@ -230,7 +234,7 @@ fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
         // itself (`yield_now`) goes behind what is already queued, main future included.
         let mut batch = BATCH;
         loop {
-            if output.is_none() && rt.main_woken.replace(false) {
+            if output.is_none() && main.scheduled.load(Ordering::Relaxed) {
                 batch -= 1;
                 main.scheduled.swap(false, Ordering::AcqRel);
                 coop::start(rt.budget);
@@ -244,7 +248,7 @@ fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
             let round = rt.queue.borrow().len().min(batch);
             rt.run_tasks(round);
             batch -= round;
-            let main_ready = output.is_none() && rt.main_woken.get();
+            let main_ready = output.is_none() && main.scheduled.load(Ordering::Relaxed);
             if batch == 0 || (!main_ready && rt.queue.borrow().is_empty()) {
                 break;
             }
@@ -257,7 +261,8 @@ fn drive<F: Future>(rt: &Core, future: F, wait_for_tasks: bool) -> F::Output {
                 return out;
             }
         }
-        let busy = !rt.queue.borrow().is_empty() || (rt.main_woken.get() && output.is_none());
+        let busy = !rt.queue.borrow().is_empty()
+            || (main.scheduled.load(Ordering::Relaxed) && output.is_none());
         if let Err(e) = reactor::run_once(if busy { Some(Duration::ZERO) } else { None }) {
             panic!("geode: the reactor failed and the runtime cannot go on: {e}");
         }

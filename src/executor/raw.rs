@@ -101,6 +101,17 @@ pub(super) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     with_current_or_none(|rt| rt.map(f))
 }
 
+/// Calls `f` with this thread's runtime if that is the runtime whose cross-thread half is
+/// `shared` (a task's or a main future's runtime): the one test of "on its runtime's thread,
+/// with that runtime current" that local wakes, join-waker bookkeeping and polls rely on.
+#[inline]
+pub(super) fn with_own_runtime<R>(shared: &Shared, f: impl FnOnce(&Core) -> R) -> Option<R> {
+    with_current_or_none(|rt| match rt {
+        Some(rt) if rt.owns(shared) => Some(f(rt)),
+        _ => None,
+    })
+}
+
 /// Calls `f` with this thread's runtime, or with `None` if none is running: one look at the
 /// thread-local, for callers that need the `None` case to take what `f` owns (`spawn`).
 #[inline]
@@ -343,16 +354,12 @@ unsafe fn poll_join<F: Future>(ptr: NonNull<Header>, out: *mut (), cx: &mut Cont
         // Not complete, so its runtime is running, on this thread (the JoinHandle's): the
         // current one. Were it not found (a handle polled by a destructor while the runtime
         // ends), waking at once makes the caller poll again instead of waiting for nothing.
-        let registered = with_current(|rt| {
-            if !Arc::ptr_eq(&rt.shared, &header.shared) {
-                return false;
-            }
+        let registered = with_own_runtime(&header.shared, |rt| {
             rt.join_wakers.set(header.slot.get(), cx.waker());
             // Only this thread changes JOIN_WAKER.
             header.state.fetch_or(JOIN_WAKER, Ordering::Relaxed);
-            true
         });
-        if registered != Some(true) {
+        if registered.is_none() {
             cx.waker().wake_by_ref();
         }
         return;
@@ -388,10 +395,7 @@ unsafe fn drop_join<F: Future>(ptr: NonNull<Header>) {
     // Nobody will await the task now. (Should the runtime not be found, the entry stays: a
     // later completion in that slot wakes it for nothing, which is harmless.)
     let waker = if prev & JOIN_WAKER != 0 {
-        with_current(|rt| {
-            if !Arc::ptr_eq(&rt.shared, &header.shared) {
-                return None;
-            }
+        with_own_runtime(&header.shared, |rt| {
             header.state.fetch_and(!JOIN_WAKER, Ordering::Relaxed);
             rt.join_wakers.take(header.slot.get())
         })
@@ -475,7 +479,7 @@ impl Notified {
         let ptr = this.0;
         // SAFETY: the entry's reference keeps the task alive.
         let header = unsafe { ptr.as_ref() };
-        if !Arc::ptr_eq(&header.shared, &rt.shared) {
+        if !rt.owns(&header.shared) {
             // Never happens (entries only reach their own runtime's queues); if it did,
             // polling here could be on the wrong thread.
             drop(ManuallyDrop::into_inner(this));
@@ -677,17 +681,14 @@ unsafe fn wake(data: *const ()) {
     let ptr: NonNull<Header> = unsafe { NonNull::new_unchecked(data.cast_mut().cast()) };
     // SAFETY: the waker's reference keeps the task alive until it is released or handed over.
     let header = unsafe { ptr.as_ref() };
-    let local = with_current(|rt| {
-        if !Arc::ptr_eq(&rt.shared, &header.shared) {
-            return false;
-        }
+    let local = with_own_runtime(&header.shared, |rt| {
         let mut s = header.state.load(Ordering::Relaxed);
         loop {
             if s & (SCHEDULED | COMPLETE) != 0 {
                 // Queued already (the release below publishes this wake to its poll), or over.
                 // SAFETY: the waker's reference, given up.
                 unsafe { release_ref(ptr) };
-                return true;
+                return;
             }
             match header.state.compare_exchange_weak(
                 s,
@@ -700,9 +701,8 @@ unsafe fn wake(data: *const ()) {
             }
         }
         rt.push_local(Notified(ptr));
-        true
     });
-    if local != Some(true) {
+    if local.is_none() {
         // SAFETY: the waker's reference keeps the task alive through `schedule`, then is given
         // up.
         unsafe {
@@ -734,11 +734,9 @@ unsafe fn schedule(ptr: NonNull<Header>) {
     }
     let shared: &Shared = &header.shared;
     let mut entry = Some(entry);
-    with_current(|rt| {
-        if ptr::eq(&*rt.shared, shared) {
-            if let Some(entry) = entry.take() {
-                rt.push_local(entry);
-            }
+    with_own_runtime(shared, |rt| {
+        if let Some(entry) = entry.take() {
+            rt.push_local(entry);
         }
     });
     if let Some(entry) = entry {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Wake;
 
-use super::raw::{Notified, with_current};
+use super::raw::{Notified, with_own_runtime};
 use crate::reactor::{self, Unparker};
 
 /// The half of a runtime that other threads may touch. Its address is the runtime's identity.
@@ -25,8 +25,6 @@ pub(super) struct Shared {
 
 struct Inject {
     tasks: Vec<Notified>,
-    /// The main future was woken from another thread.
-    main: bool,
     /// The runtime has ended: nothing more is queued.
     closed: bool,
 }
@@ -36,7 +34,6 @@ impl Shared {
         Shared {
             inject: Mutex::new(Inject {
                 tasks: Vec::new(),
-                main: false,
                 closed: false,
             }),
             injected: AtomicBool::new(false),
@@ -69,15 +66,13 @@ impl Shared {
         }
     }
 
-    fn inject_main(&self) {
-        {
-            let mut inject = self.lock();
-            if inject.closed {
-                return;
-            }
-            inject.main = true;
+    /// Unparks the runtime for a main future woken from another thread (its waker has set
+    /// the flag the executor reads), unless the runtime has ended.
+    fn notify_main(&self) {
+        let closed = self.lock().closed;
+        if !closed {
+            self.notify();
         }
-        self.notify();
     }
 
     fn notify(&self) {
@@ -94,21 +89,17 @@ impl Shared {
         self.injected.load(Ordering::Relaxed)
     }
 
-    /// Moves remotely woken tasks into `into`; `true` if the main future was woken too.
-    pub(super) fn drain(&self, into: &mut Vec<Notified>) -> bool {
-        if !self.injected.swap(false, Ordering::Acquire) {
-            return false;
+    /// Moves remotely woken tasks into `into`.
+    pub(super) fn drain(&self, into: &mut Vec<Notified>) {
+        if self.injected.swap(false, Ordering::Acquire) {
+            std::mem::swap(&mut self.lock().tasks, into);
         }
-        let mut inject = self.lock();
-        std::mem::swap(&mut inject.tasks, into);
-        std::mem::take(&mut inject.main)
     }
 
     /// Ends remote queueing (the runtime is ending) and returns what was queued.
     pub(super) fn close(&self) -> Vec<Notified> {
         let mut inject = self.lock();
         inject.closed = true;
-        inject.main = false;
         std::mem::take(&mut inject.tasks)
     }
 }
@@ -116,7 +107,8 @@ impl Shared {
 /// The waker of the future passed to `block_on`/`run`, which lives on that call's stack.
 pub(super) struct MainWaker {
     pub(super) shared: Arc<Shared>,
-    /// Set while the main future is due for a poll, so repeated wakes poll it once.
+    /// Set while the main future is due for a poll: the one record of that, set by its wakes
+    /// (from any thread; repeated wakes poll it once) and cleared by the executor as it polls.
     pub(super) scheduled: AtomicBool,
 }
 
@@ -129,15 +121,10 @@ impl Wake for MainWaker {
         if self.scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
-        let local = with_current(|rt| {
-            let mine = Arc::ptr_eq(&rt.shared, &self.shared);
-            if mine {
-                rt.main_woken.set(true);
-            }
-            mine
-        });
-        if local != Some(true) {
-            self.shared.inject_main();
+        // On the runtime's own thread the executor reads the flag before it parks; from
+        // elsewhere (or from a runtime that is not running) it may be parked: unpark it.
+        if with_own_runtime(&self.shared, |_| ()).is_none() {
+            self.shared.notify_main();
         }
     }
 }
