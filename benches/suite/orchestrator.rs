@@ -477,36 +477,28 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
         if have("strace") {
             emit("syscalls", row_syscalls(&cfg), &mut report);
         } else {
-            let s = "### syscalls: skipped, `strace` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("syscalls", "strace", &mut report);
         }
     }
     if want("instructions") {
         if have("valgrind") {
             emit("instructions", row_instructions(&cfg), &mut report);
         } else {
-            let s = "### instructions: skipped, `valgrind` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("instructions", "valgrind", &mut report);
         }
     }
     if want("http") {
         if have("wrk") {
             emit("http", row_http(&cfg), &mut report);
         } else {
-            let s = "### http: skipped, `wrk` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("http", "wrk", &mut report);
         }
     }
     if want("threads") {
         if have("wrk") {
             emit("threads", row_threads(&cfg), &mut report);
         } else {
-            let s = "### threads: skipped, `wrk` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("threads", "wrk", &mut report);
         }
     }
     if want("timers") {
@@ -555,6 +547,13 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Reports a row left out because `tool` is missing.
+fn skipped(row: &str, tool: &str, report: &mut String) {
+    let s = format!("### {row}: skipped, `{tool}` is not installed\n");
+    println!("{s}");
+    report.push_str(&s);
+}
+
 fn header(cfg: &Cfg, taskset: bool) -> String {
     let pin = match cfg.pin {
         Pin::Split => "server on core 1, client on core 0 (`taskset -c`)".to_string(),
@@ -600,20 +599,11 @@ fn row_pingpong(cfg: &Cfg) -> Table {
     for round in 0..cfg.rounds {
         for peer in NET_PEERS {
             progress("pingpong", round, peer);
-            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
-                continue;
-            };
-            let addr = srv.addr();
-            if let Some(r) = cfg.run_worker(
-                Side::Client,
-                &["client", "pingpong", &addr, "--secs", &secs],
-                Duration::from_secs(60),
-            ) {
+            if let Some(r) = against_echo(cfg, peer, "pingpong", &["--secs", &secs]) {
                 t.push(0, peer, r["rate_med"]);
                 t.push(1, peer, r["p50_us"]);
                 t.push(2, peer, r["p99_us"]);
             }
-            srv.stop(Duration::from_secs(5));
         }
     }
     t.notes.push(format!(
@@ -635,21 +625,10 @@ fn row_echo(cfg: &Cfg, conns: usize) -> Table {
     for round in 0..cfg.rounds {
         for peer in NET_PEERS {
             progress(&format!("echo{conns}"), round, peer);
-            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
-                continue;
-            };
-            let addr = srv.addr();
-            if let Some(r) = cfg.run_worker(
-                Side::Client,
-                &[
-                    "client", "echo", &addr, "--conns", &conns_s, "--secs", &secs, "--warmup",
-                    "0.2",
-                ],
-                Duration::from_secs(60),
-            ) {
+            let args = ["--conns", &conns_s, "--secs", &secs, "--warmup", "0.2"];
+            if let Some(r) = against_echo(cfg, peer, "echo", &args) {
                 t.push(0, peer, r["rate_med"]);
             }
-            srv.stop(Duration::from_secs(5));
         }
     }
     t.notes.push(format!(
@@ -658,6 +637,23 @@ fn row_echo(cfg: &Cfg, conns: usize) -> Table {
         cfg.echo_secs
     ));
     t
+}
+
+/// Runs client workload `client` (with `args` after the address) against `peer`'s echo server,
+/// started for the run and stopped after it; the client's results, unless a side failed.
+fn against_echo(
+    cfg: &Cfg,
+    peer: &str,
+    client: &str,
+    args: &[&str],
+) -> Option<BTreeMap<String, f64>> {
+    let srv = Server::start(cfg, peer, "echo", Wrap::Plain)?;
+    let addr = srv.addr();
+    let mut argv = vec!["client", client, &addr];
+    argv.extend_from_slice(args);
+    let r = cfg.run_worker(Side::Client, &argv, Duration::from_secs(60));
+    srv.stop(Duration::from_secs(5));
+    r
 }
 
 /// Runs a paced ping-pong of `rts` round trips against a server under `wrap`.
@@ -684,6 +680,24 @@ fn paced_run(cfg: &Cfg, peer: &str, wrap: Wrap<'_>, rts: usize) -> bool {
         .is_some();
     srv.stop(Duration::from_secs(if callgrind { 60 } else { 10 }));
     ok
+}
+
+/// The base run ([`Cfg::base_rts`] round trips) and the full run ([`Cfg::paced_rts`]) of a
+/// paced ping-pong, each under the tool `wrap` makes with its own output file (named
+/// `{tag}-{peer}-{round}-base`/`-full` in the suite's temp dir); their two files, unless a run
+/// failed. A per-round-trip count is (full − base) / (paced_rts − base_rts): startup cancels.
+fn paced_pair(
+    cfg: &Cfg,
+    peer: &str,
+    wrap: fn(&Path) -> Wrap<'_>,
+    tag: &str,
+    round: usize,
+) -> Option<(PathBuf, PathBuf)> {
+    let base = cfg.tmp.join(format!("{tag}-{peer}-{round}-base"));
+    let full = cfg.tmp.join(format!("{tag}-{peer}-{round}-full"));
+    (paced_run(cfg, peer, wrap(&base), cfg.base_rts)
+        && paced_run(cfg, peer, wrap(&full), cfg.paced_rts))
+    .then_some((base, full))
 }
 
 /// Syscall counts by name from an `strace -c` summary.
@@ -737,13 +751,10 @@ fn row_syscalls(cfg: &Cfg) -> Table {
     for round in 0..cfg.count_rounds {
         for peer in NET_PEERS {
             progress("syscalls", round, peer);
-            let base = cfg.tmp.join(format!("strace-{peer}-{round}-base"));
-            let full = cfg.tmp.join(format!("strace-{peer}-{round}-full"));
-            if !paced_run(cfg, peer, Wrap::Strace(&base), cfg.base_rts)
-                || !paced_run(cfg, peer, Wrap::Strace(&full), cfg.paced_rts)
-            {
+            let pair = paced_pair(cfg, peer, |p| Wrap::Strace(p), "strace", round);
+            let Some((base, full)) = pair else {
                 continue;
-            }
+            };
             let (b, f) = (parse_strace(&base), parse_strace(&full));
             let (gb, gf) = (syscall_groups(&b), syscall_groups(&f));
             let n = (cfg.paced_rts - cfg.base_rts) as f64;
@@ -787,6 +798,12 @@ fn parse_callgrind(path: &Path) -> Option<f64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// Instructions per round trip from the callgrind files of a [`paced_pair`].
+fn ir_per_round_trip(cfg: &Cfg, base: &Path, full: &Path) -> Option<f64> {
+    let (b, f) = (parse_callgrind(base)?, parse_callgrind(full)?);
+    Some((f - b) / (cfg.paced_rts - cfg.base_rts) as f64)
+}
+
 fn row_instructions(cfg: &Cfg) -> Table {
     let mut t = Table::new(
         "user-space instructions per round trip on the server (callgrind; paced client)",
@@ -796,15 +813,12 @@ fn row_instructions(cfg: &Cfg) -> Table {
     for round in 0..cfg.count_rounds {
         for peer in NET_PEERS {
             progress("instructions", round, peer);
-            let base = cfg.tmp.join(format!("cg-{peer}-{round}-base"));
-            let full = cfg.tmp.join(format!("cg-{peer}-{round}-full"));
-            if !paced_run(cfg, peer, Wrap::Callgrind(&base), cfg.base_rts)
-                || !paced_run(cfg, peer, Wrap::Callgrind(&full), cfg.paced_rts)
-            {
+            let pair = paced_pair(cfg, peer, |p| Wrap::Callgrind(p), "cg", round);
+            let Some((base, full)) = pair else {
                 continue;
-            }
-            if let (Some(b), Some(f)) = (parse_callgrind(&base), parse_callgrind(&full)) {
-                t.push(0, peer, (f - b) / (cfg.paced_rts - cfg.base_rts) as f64);
+            };
+            if let Some(ir) = ir_per_round_trip(cfg, &base, &full) {
+                t.push(0, peer, ir);
             }
             if round == 0 {
                 if let Some(dir) = std::env::var_os("SUITE_KEEP_CALLGRIND") {
@@ -835,33 +849,21 @@ fn row_executors(cfg: &Cfg) -> Table {
     for round in 0..cfg.rounds {
         for peer in EXECUTOR_PEERS {
             progress("executors", round, peer);
-            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
-                continue;
-            };
-            let addr = srv.addr();
-            if let Some(r) = cfg.run_worker(
-                Side::Client,
-                &["client", "pingpong", &addr, "--secs", &secs],
-                Duration::from_secs(60),
-            ) {
+            if let Some(r) = against_echo(cfg, peer, "pingpong", &["--secs", &secs]) {
                 t.push(0, peer, r["rate_med"]);
             }
-            srv.stop(Duration::from_secs(5));
         }
     }
     if have("valgrind") {
         for round in 0..cfg.count_rounds {
             for peer in EXECUTOR_PEERS {
                 progress("executors (callgrind)", round, peer);
-                let base = cfg.tmp.join(format!("cgx-{peer}-{round}-base"));
-                let full = cfg.tmp.join(format!("cgx-{peer}-{round}-full"));
-                if !paced_run(cfg, peer, Wrap::Callgrind(&base), cfg.base_rts)
-                    || !paced_run(cfg, peer, Wrap::Callgrind(&full), cfg.paced_rts)
-                {
+                let pair = paced_pair(cfg, peer, |p| Wrap::Callgrind(p), "cgx", round);
+                let Some((base, full)) = pair else {
                     continue;
-                }
-                if let (Some(b), Some(f)) = (parse_callgrind(&base), parse_callgrind(&full)) {
-                    t.push(1, peer, (f - b) / (cfg.paced_rts - cfg.base_rts) as f64);
+                };
+                if let Some(ir) = ir_per_round_trip(cfg, &base, &full) {
+                    t.push(1, peer, ir);
                 }
             }
         }
@@ -899,25 +901,30 @@ fn row_http(cfg: &Cfg) -> Table {
                 &["-c64", "-t1", &format!("-d{secs}"), &url],
             );
             if let Some(out) = run_with_limit(&mut cmd, Duration::from_secs(60)) {
-                let rps = out
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-                    .and_then(|v| v.trim().parse::<f64>().ok());
-                let errors = out
-                    .lines()
-                    .any(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
-                match rps {
-                    Some(r) => t.push(0, peer, r),
-                    None => eprintln!("    wrk output without Requests/sec:\n{out}"),
-                }
-                if errors {
-                    eprintln!("    wrk reported errors for {peer}:\n{out}");
+                if let Some(r) = wrk_requests_per_sec(&out, peer) {
+                    t.push(0, peer, r);
                 }
             }
             srv.stop(Duration::from_millis(500));
         }
     }
     t
+}
+
+/// wrk's `Requests/sec:` from its output `out` (for `peer`'s server); says so on stderr when
+/// the line is missing or wrk reports errors.
+fn wrk_requests_per_sec(out: &str, peer: &str) -> Option<f64> {
+    let rps = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    if rps.is_none() {
+        eprintln!("    wrk output without Requests/sec:\n{out}");
+    }
+    if out.contains("Non-2xx") || out.contains("Socket errors") {
+        eprintln!("    wrk reported errors for {peer}:\n{out}");
+    }
+    rps
 }
 
 /// CPU time (user + system) of process `pid` so far, in seconds.
@@ -964,26 +971,19 @@ fn row_threads(cfg: &Cfg) -> Table {
             let out = run_with_limit(&mut cmd, Duration::from_secs(60));
             let after = process_cpu_secs(srv.pid());
             if let Some(out) = out {
-                let rps = out
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-                    .and_then(|v| v.trim().parse::<f64>().ok());
+                let rps = wrk_requests_per_sec(&out, peer);
                 let requests = out.lines().find_map(|l| {
                     let (n, rest) = l.trim().split_once(' ')?;
                     rest.starts_with("requests in")
                         .then(|| n.parse::<f64>().ok())?
                 });
-                match rps {
-                    Some(r) => t.push(0, peer, r),
-                    None => eprintln!("    wrk output without Requests/sec:\n{out}"),
+                if let Some(r) = rps {
+                    t.push(0, peer, r);
                 }
                 if let (Some(b), Some(a), Some(n)) = (before, after, requests) {
                     if n > 0.0 {
                         t.push(1, peer, (a - b) * 1e6 / n);
                     }
-                }
-                if out.contains("Non-2xx") || out.contains("Socket errors") {
-                    eprintln!("    wrk reported errors for {peer}:\n{out}");
                 }
             }
             srv.stop(Duration::from_millis(500));
