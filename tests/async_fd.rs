@@ -3,17 +3,17 @@
 //! directories, closed fds), without leaking.
 
 mod util;
+use util::{exclusive, park_until_woken, poll_once, set_linger_zero, shared};
 
 use std::fs::File;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::net::{Shutdown, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::pin::{Pin, pin};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use geode::io::Async;
@@ -22,33 +22,6 @@ use tokio_test::{assert_pending, assert_ready};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// Tests take this lock shared; the one test that counts open fds takes it exclusively, so no
-/// other test of this binary opens or closes fds while it counts.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Polls `fut` once with a waker that does nothing. Used to make an `Async` hit `WouldBlock`
-/// (which is when geode adds it to epoll) without waiting.
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
-
-/// Runs this thread's reactor until `task` has been woken; fails after 5 s instead of hanging.
-fn park_until_woken<F: Future>(task: &tokio_test::task::Spawn<F>, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !task.is_woken() {
-        assert!(Instant::now() < deadline, "{what}: not woken within 5 s");
-        park(Some(Duration::from_millis(100))).expect("park");
-    }
-}
 
 fn eventfd() -> File {
     // SAFETY: eventfd takes no pointers.
@@ -88,30 +61,6 @@ fn timerfd(after: Duration) -> File {
         std::io::Error::last_os_error()
     );
     File::from(owned)
-}
-
-/// Makes closing `s` send a RST instead of a FIN (SO_LINGER with a zero timeout).
-fn set_linger_zero(s: &TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `l` is a valid `linger` and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "setsockopt(SO_LINGER): {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 fn fd_flags(fd: RawFd) -> i32 {
@@ -331,7 +280,7 @@ fn tcp_reset_wakes_waiting_reader_with_connection_reset() {
     let mut buf = [0; 8];
     let mut task = tokio_test::task::spawn(a.read_with(|mut s| s.read(&mut buf)));
     assert_pending!(task.poll());
-    set_linger_zero(&b);
+    set_linger_zero(b.as_raw_fd());
     drop(b); // sends RST
     park_until_woken(&task, "read on a reset connection");
     let err = assert_ready!(task.poll()).unwrap_err();
@@ -343,7 +292,7 @@ fn tcp_reset_then_read_and_write_fail_never_hang() {
     let _g = shared();
     geode::block_on(util::bounded(5, "reset then read", async {
         let (a, b) = util::tcp_pair();
-        set_linger_zero(&b);
+        set_linger_zero(b.as_raw_fd());
         drop(b);
         let a = Async::new(a).unwrap();
         let mut buf = [0; 8];
@@ -352,7 +301,7 @@ fn tcp_reset_then_read_and_write_fail_never_hang() {
     }));
     geode::block_on(util::bounded(5, "reset then write", async {
         let (a, b) = util::tcp_pair();
-        set_linger_zero(&b);
+        set_linger_zero(b.as_raw_fd());
         drop(b);
         let a = Async::new(a).unwrap();
         // Until the RST has been processed a write may still be accepted into the send buffer;

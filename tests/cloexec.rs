@@ -14,17 +14,18 @@
 //! the inherited epoll instance and eventfd (with `dup3`, which must pass `O_CLOEXEC`): the
 //! child execs the listing itself, and the parent checks it.
 //!
-//! Each test runs on a fresh thread under `SERIAL`, so the fork happens while no other test of
-//! this file runs, and the only reactor in the process is the test's own.
+//! Each test runs on a fresh thread in `util::isolated`, one at a time, so the fork happens
+//! while no other test of this file runs, and the only reactor in the process is the test's
+//! own.
 
 mod util;
+use util::isolated;
 
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::pin;
-use std::sync::Mutex;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
@@ -32,17 +33,6 @@ use futures_util::future::join;
 use geode::io::Async;
 use geode::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use geode::{block_on, reactor};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on a fresh thread under `SERIAL`: its reactor is created there and closed when
-/// the thread is joined, so each test sees exactly its own reactor's descriptors.
-fn serial(f: impl FnOnce() + Send + 'static) {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(panic) = std::thread::spawn(f).join() {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// What `/proc/self/fd/<fd>` points to.
 fn target(fd: RawFd) -> String {
@@ -112,7 +102,7 @@ fn assert_none_inherited(ours: &[(String, RawFd, String)], listing: &str) {
 
 #[test]
 fn every_fd_geode_opens_is_cloexec() {
-    serial(every_fd_geode_opens_is_cloexec_body);
+    isolated(every_fd_geode_opens_is_cloexec_body);
 }
 
 fn every_fd_geode_opens_is_cloexec_body() {
@@ -184,7 +174,7 @@ fn every_fd_geode_opens_is_cloexec_body() {
 
 #[test]
 fn fork_child_reactor_fds_are_cloexec() {
-    serial(fork_child_reactor_fds_are_cloexec_body);
+    isolated(fork_child_reactor_fds_are_cloexec_body);
 }
 
 fn fork_child_reactor_fds_are_cloexec_body() {

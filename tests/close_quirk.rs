@@ -12,54 +12,15 @@
 
 mod util;
 use util::inode;
+use util::{exclusive, park_until_woken, register_by_blocking_read, shared};
 
-use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::pin::{Pin, pin};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use geode::io::Async;
 use geode::reactor::{park, stats};
 use tokio_test::{assert_pending, assert_ready};
-
-/// Tests take this lock shared; the test that needs a precise fd number takes it exclusively.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
-
-/// Makes `a` hit `WouldBlock` on a read, which is when geode adds it to epoll.
-fn register_by_blocking_read(a: &Async<std::io::PipeReader>) {
-    let mut buf = [0; 1];
-    let mut fut = pin!(a.read_with(|mut r| r.read(&mut buf)));
-    assert!(
-        poll_once(fut.as_mut()).is_pending(),
-        "the pipe must be empty"
-    );
-}
-
-/// Runs the reactor until `task` is woken (fails after 5 s). Returns the wakeups counted.
-fn park_until_woken<F: Future>(task: &tokio_test::task::Spawn<F>, what: &str) -> u64 {
-    let before = stats().wakeups;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !task.is_woken() {
-        assert!(Instant::now() < deadline, "{what}: not woken within 5 s");
-        park(Some(Duration::from_millis(100))).expect("park");
-    }
-    stats().wakeups - before
-}
 
 /// The fd numbers under which epoll instances of this process watch the file `ino`.
 fn epoll_interests(ino: u64) -> Vec<RawFd> {

@@ -3,18 +3,14 @@
 //! `UnixDatagram`; `poll_accept` on the listeners. Ready, would-block and error paths.
 
 mod util;
+use util::poll_once;
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io::ErrorKind;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::pin;
 
 use geode::io::Interest;
 use geode::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
 
 fn udp_pair() -> (UdpSocket, UdpSocket) {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -9,17 +9,12 @@ use std::io;
 use std::time::Duration;
 
 mod util;
+use util::pattern;
 
 /// Fails the test instead of hanging it.
 #[allow(dead_code)]
 async fn bounded<F: Future>(what: &str, fut: F) -> F::Output {
     util::bounded(10, what, fut).await
-}
-
-/// `size` bytes of a pattern that a shifted or dropped chunk would break.
-#[allow(dead_code)]
-fn pattern(size: usize) -> Vec<u8> {
-    (0..size).map(|i| (i % 251) as u8).collect()
 }
 
 #[cfg(feature = "tokio-io")]

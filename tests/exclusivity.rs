@@ -9,17 +9,20 @@
 
 mod util;
 use util::{epoll_interests, inode};
+use util::{
+    exclusive, park_until_woken, poll_once, register_by_blocking_read, shared, signal_when_pending,
+};
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,55 +41,6 @@ fn expected_exclusive() -> u32 {
     } else {
         EPOLLEXCLUSIVE
     }
-}
-
-/// Tests take this lock shared; the one test that counts open fds takes it exclusively, so no
-/// other test of this binary opens or closes fds while it counts.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
-
-/// Makes `a` hit `WouldBlock` on a read, which is when geode adds it to epoll.
-fn register_by_blocking_read(a: &Async<UnixStream>) {
-    let mut buf = [0; 1];
-    let mut fut = pin!(a.read_with(|mut s| s.read(&mut buf)));
-    assert!(poll_once(fut.as_mut()).is_pending(), "nothing to read yet");
-}
-
-/// Runs this thread's reactor until `task` is woken; fails after 5 s instead of hanging.
-fn park_until_woken<F: Future>(task: &tokio_test::task::Spawn<F>, what: &str) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !task.is_woken() {
-        assert!(Instant::now() < deadline, "{what}: not woken within 5 s");
-        park(Some(Duration::from_millis(100))).expect("park");
-    }
-}
-
-/// Awaits `fut`, calling `on_pending` the first time it returns `Pending` (i.e. once it is
-/// registered and waiting).
-async fn signal_when_pending<F: Future>(fut: F, on_pending: impl FnOnce()) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut on_pending = Some(on_pending);
-    poll_fn(|cx| {
-        let p = fut.as_mut().poll(cx);
-        if p.is_pending() {
-            if let Some(f) = on_pending.take() {
-                f();
-            }
-        }
-        p
-    })
-    .await
 }
 
 /// Whether thread `tid` of this process is blocked in an epoll wait right now (from

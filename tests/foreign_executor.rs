@@ -7,29 +7,19 @@
 
 mod util;
 use util::helper_threads;
+use util::{exclusive, shared};
 
 use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
 use std::pin::pin;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use geode::io::Async;
 use geode::net::{TcpListener, TcpStream, UnixStream};
 use geode::time::{sleep, timeout};
-
-/// Tests take this lock shared; the test that counts helper threads takes it exclusively.
-static HELPERS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    HELPERS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    HELPERS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// How a scenario is run.
 #[derive(Clone, Copy, Debug)]

@@ -9,51 +9,20 @@
 
 mod util;
 use util::{epoll_interests, inode};
+use util::{register_by_blocking_read, signal_when_pending};
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
-use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use geode::io::Async;
 use geode::time::{sleep, timeout};
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
-
-/// Makes `a` hit `WouldBlock` on a read, which is when geode adds it to epoll.
-fn register_by_blocking_read(a: &Async<PipeReader>) {
-    let mut buf = [0; 1];
-    let mut fut = pin!(a.read_with(|mut r| r.read(&mut buf)));
-    assert!(
-        poll_once(fut.as_mut()).is_pending(),
-        "the pipe must be empty"
-    );
-}
-
-/// Awaits `fut`, calling `on_pending` the first time it returns `Pending` (i.e. once it is
-/// registered and waiting).
-async fn signal_when_pending<F: Future>(fut: F, on_pending: impl FnOnce()) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut on_pending = Some(on_pending);
-    poll_fn(|cx| {
-        let p = fut.as_mut().poll(cx);
-        if p.is_pending() {
-            if let Some(f) = on_pending.take() {
-                f();
-            }
-        }
-        p
-    })
-    .await
-}
 
 use util::{ChildResult, child_exit};
 

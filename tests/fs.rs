@@ -4,43 +4,14 @@
 //! Tests share one lock: the fd counts must not see another test's files.
 
 mod util;
-use util::{bounded, in_child, run_child_test};
+use util::{TempDir, bounded, in_child, poll_until, run_child_test, serial};
 
 use std::io::{ErrorKind, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use futures_util::{AsyncReadExt, StreamExt};
 use geode::fs::{self, File};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A fresh directory for one test, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("geode-fs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn run<F: std::future::Future>(what: &str, fut: F) -> F::Output {
     geode::block_on(bounded(120, what, fut))
@@ -67,22 +38,25 @@ fn fds_into(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `path` opened for reading and writing, created or emptied first.
+async fn open_rw_truncated(path: &Path) -> File {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .await
+        .unwrap()
+}
+
 /// Waits (bounded: detached jobs close their fds a little later) until no fd points into
 /// `dir`.
 fn no_fds_left_in(dir: &Path) {
-    let start = Instant::now();
-    loop {
-        let left = fds_into(dir);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "fds leaked: {left:?}"
-        );
-        // A poll interval, not a settle: the condition is checked, bounded by the limit.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(
+        || fds_into(dir).is_empty(),
+        || format!("fds leaked: {:?}", fds_into(dir)),
+    );
 }
 
 /// This process's open fd count, once this thread's reactor exists (its epoll fd and eventfd
@@ -103,32 +77,18 @@ fn fd_count_back_to(before: usize) {
         println!("total fd count not compared: valgrind's own fds come and go");
         return;
     }
-    let start = Instant::now();
-    while util::open_fds() != before {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "fds leaked: {before} before, {} after",
-            util::open_fds()
-        );
-        // A poll interval, not a settle: the condition is checked, bounded by the limit.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(
+        || util::open_fds() == before,
+        || format!("fds leaked: {before} before, {} after", util::open_fds()),
+    );
 }
 
 /// Waits (bounded) until `path` holds `want`: for writes that land after a drop.
 fn eventually_contains(path: &Path, want: &[u8]) {
-    let start = Instant::now();
-    loop {
-        if std::fs::read(path).unwrap() == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the bytes written before the drop never reached the file"
-        );
-        // A poll interval, not a settle: the condition is checked, bounded by the limit.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(
+        || std::fs::read(path).unwrap() == want,
+        || "the bytes written before the drop never reached the file".to_string(),
+    );
 }
 
 #[test]
@@ -136,28 +96,28 @@ fn free_functions_do_what_std_does() {
     let _g = serial();
     let dir = TempDir::new("free");
     run("free functions", async {
-        let a = dir.path("a.txt");
+        let a = dir.join("a.txt");
         fs::write(&a, "alpha").await.unwrap();
         assert_eq!(fs::read(&a).await.unwrap(), b"alpha");
         assert_eq!(fs::read_to_string(&a).await.unwrap(), "alpha");
         assert_eq!(fs::metadata(&a).await.unwrap().len(), 5);
         assert!(fs::symlink_metadata(&a).await.unwrap().is_file());
 
-        assert_eq!(fs::copy(&a, dir.path("b.txt")).await.unwrap(), 5);
-        fs::rename(dir.path("b.txt"), dir.path("c.txt"))
+        assert_eq!(fs::copy(&a, dir.join("b.txt")).await.unwrap(), 5);
+        fs::rename(dir.join("b.txt"), dir.join("c.txt"))
             .await
             .unwrap();
-        fs::hard_link(dir.path("c.txt"), dir.path("d.txt"))
+        fs::hard_link(dir.join("c.txt"), dir.join("d.txt"))
             .await
             .unwrap();
-        assert_eq!(fs::read(dir.path("d.txt")).await.unwrap(), b"alpha");
+        assert_eq!(fs::read(dir.join("d.txt")).await.unwrap(), b"alpha");
         assert_eq!(
-            fs::canonicalize(dir.path("./a.txt")).await.unwrap(),
+            fs::canonicalize(dir.join("./a.txt")).await.unwrap(),
             std::fs::canonicalize(&a).unwrap()
         );
 
-        fs::create_dir_all(dir.path("x/y/z")).await.unwrap();
-        fs::create_dir(dir.path("x/w")).await.unwrap();
+        fs::create_dir_all(dir.join("x/y/z")).await.unwrap();
+        fs::create_dir(dir.join("x/w")).await.unwrap();
         let mut names = Vec::new();
         let mut entries = fs::read_dir(&dir.0).await.unwrap();
         while let Some(e) = entries.next_entry().await.unwrap() {
@@ -168,11 +128,11 @@ fn free_functions_do_what_std_does() {
         names.sort();
         assert_eq!(names, ["a.txt", "c.txt", "d.txt", "x"]);
 
-        fs::remove_dir(dir.path("x/w")).await.unwrap();
-        fs::remove_dir_all(dir.path("x")).await.unwrap();
-        fs::remove_file(dir.path("d.txt")).await.unwrap();
+        fs::remove_dir(dir.join("x/w")).await.unwrap();
+        fs::remove_dir_all(dir.join("x")).await.unwrap();
+        fs::remove_file(dir.join("d.txt")).await.unwrap();
         assert_eq!(
-            fs::metadata(dir.path("x")).await.unwrap_err().kind(),
+            fs::metadata(dir.join("x")).await.unwrap_err().kind(),
             ErrorKind::NotFound
         );
     });
@@ -183,7 +143,7 @@ fn read_dir_of_many_entries_in_batches_and_as_a_stream() {
     let _g = serial();
     let dir = TempDir::new("many");
     for i in 0..100 {
-        std::fs::write(dir.path(&format!("f{i:03}")), "").unwrap();
+        std::fs::write(dir.join(&format!("f{i:03}")), "").unwrap();
     }
     run("read_dir stream", async {
         let entries: Vec<_> = fs::read_dir(&dir.0).await.unwrap().collect().await;
@@ -205,7 +165,7 @@ fn read_dir_of_many_entries_in_batches_and_as_a_stream() {
 fn many_small_writes_then_flush_put_every_byte_in_order() {
     let _g = serial();
     let dir = TempDir::new("small-writes");
-    let path = dir.path("out");
+    let path = dir.join("out");
     let data = pattern(1 << 20);
     run("small writes", async {
         let mut f = File::create(&path).await.unwrap();
@@ -225,7 +185,7 @@ fn many_small_writes_then_flush_put_every_byte_in_order() {
 fn small_reads_large_reads_and_read_to_end_see_the_file_exactly() {
     let _g = serial();
     let dir = TempDir::new("reads");
-    let path = dir.path("in");
+    let path = dir.join("in");
     let data = pattern(5 * 1024 * 1024 + 123);
     std::fs::write(&path, &data).unwrap();
     run("reads", async {
@@ -251,7 +211,7 @@ fn small_reads_large_reads_and_read_to_end_see_the_file_exactly() {
 fn seeks_count_from_what_the_caller_read_not_from_the_read_ahead() {
     let _g = serial();
     let dir = TempDir::new("seek");
-    let path = dir.path("f");
+    let path = dir.join("f");
     let data = pattern(300_000);
     std::fs::write(&path, &data).unwrap();
     run("seeks", async {
@@ -304,7 +264,7 @@ fn into_std_leaves_the_cursor_where_the_caller_was() {
     use std::io::{Read, Seek};
     let _g = serial();
     let dir = TempDir::new("into-std");
-    let path = dir.path("f");
+    let path = dir.join("f");
     let data = pattern(200_000);
     std::fs::write(&path, &data).unwrap();
     run("into_std", async {
@@ -318,10 +278,10 @@ fn into_std_leaves_the_cursor_where_the_caller_was() {
         assert_eq!(rest, &data[3..]);
 
         // And writes buffered before into_std are in the file.
-        let mut w = File::create(dir.path("w")).await.unwrap();
+        let mut w = File::create(dir.join("w")).await.unwrap();
         w.write_all(b"pending").await.unwrap();
         let std_w = w.into_std().await.unwrap();
-        assert_eq!(std::fs::read(dir.path("w")).unwrap(), b"pending");
+        assert_eq!(std::fs::read(dir.join("w")).unwrap(), b"pending");
         let back = File::from_std(std_w);
         assert_eq!(back.metadata().await.unwrap().len(), 7);
     });
@@ -332,14 +292,14 @@ fn drop_after_flush_keeps_everything_and_drop_without_flush_writes_it_later() {
     let _g = serial();
     let dir = TempDir::new("drop");
     run("drop", async {
-        let flushed = dir.path("flushed");
+        let flushed = dir.join("flushed");
         let mut f = File::create(&flushed).await.unwrap();
         f.write_all(b"flushed bytes").await.unwrap();
         f.flush().await.unwrap();
         drop(f);
         assert_eq!(std::fs::read(&flushed).unwrap(), b"flushed bytes");
 
-        let unflushed = dir.path("unflushed");
+        let unflushed = dir.join("unflushed");
         let mut f = File::create(&unflushed).await.unwrap();
         let data = pattern(100_000); // past the 64 KiB write-behind threshold, plus a tail
         f.write_all(&data).await.unwrap();
@@ -352,16 +312,9 @@ fn drop_after_flush_keeps_everything_and_drop_without_flush_writes_it_later() {
 fn set_len_sync_and_metadata() {
     let _g = serial();
     let dir = TempDir::new("setlen");
-    let path = dir.path("f");
+    let path = dir.join("f");
     run("set_len", async {
-        let mut f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .await
-            .unwrap();
+        let mut f = open_rw_truncated(&path).await;
         f.write_all(b"0123456789").await.unwrap();
         f.set_len(4).await.unwrap(); // the buffered write goes first
         assert_eq!(f.metadata().await.unwrap().len(), 4);
@@ -380,14 +333,14 @@ fn bad_inputs_give_the_real_errors_and_leak_nothing() {
     let before = fd_count_with_a_reactor();
     run("bad inputs", async {
         // A missing file.
-        let missing = dir.path("missing");
+        let missing = dir.join("missing");
         for e in [
             File::open(&missing).await.unwrap_err(),
             fs::read(&missing).await.unwrap_err(),
             fs::metadata(&missing).await.unwrap_err(),
             fs::remove_file(&missing).await.unwrap_err(),
             fs::read_dir(&missing).await.unwrap_err(),
-            fs::write(dir.path("no/such/dir"), "x").await.unwrap_err(),
+            fs::write(dir.join("no/such/dir"), "x").await.unwrap_err(),
         ] {
             assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
             assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
@@ -407,7 +360,7 @@ fn bad_inputs_give_the_real_errors_and_leak_nothing() {
 
         // A write to a file opened read-only: the write is buffered, the flush reports EBADF,
         // and a second flush tries the bytes again (and fails again) instead of dropping them.
-        let ro = dir.path("ro");
+        let ro = dir.join("ro");
         std::fs::write(&ro, "read only").unwrap();
         let mut f = File::open(&ro).await.unwrap();
         f.write_all(b"nope").await.unwrap();
@@ -427,7 +380,7 @@ fn bad_inputs_give_the_real_errors_and_leak_nothing() {
         assert_eq!(std::fs::read(&ro).unwrap(), b"read only");
 
         // A NUL byte in a path.
-        let nul = dir.path("a\0b");
+        let nul = dir.join("a\0b");
         for e in [
             File::open(&nul).await.unwrap_err(),
             File::create(&nul).await.unwrap_err(),
@@ -461,7 +414,7 @@ fn bad_inputs_give_the_real_errors_and_leak_nothing() {
 fn permission_denied_is_eacces() {
     let _g = serial();
     let dir = TempDir::new("eacces");
-    let locked = dir.path("locked");
+    let locked = dir.join("locked");
     std::fs::write(&locked, "secret").unwrap();
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     // SAFETY: geteuid has no preconditions.
@@ -525,16 +478,9 @@ fn tokio_traits_read_write_and_seek() {
     use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
     let _g = serial();
     let dir = TempDir::new("tokio");
-    let path = dir.path("f");
+    let path = dir.join("f");
     run("tokio traits", async {
-        let mut f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .await
-            .unwrap();
+        let mut f = open_rw_truncated(&path).await;
         AsyncWriteExt::write_all(&mut f, b"tokio traits")
             .await
             .unwrap();
@@ -556,7 +502,7 @@ fn tokio_traits_read_write_and_seek() {
 fn a_file_works_under_a_foreign_executor() {
     let _g = serial();
     let dir = TempDir::new("foreign");
-    let path = dir.path("f");
+    let path = dir.join("f");
     futures_lite::future::block_on(async {
         let mut f = File::create(&path).await.unwrap();
         f.write_all(b"no geode runtime").await.unwrap();

@@ -3,22 +3,20 @@
 //! O_NONBLOCK on a blocking std socket and registers it), `AsFd`/`AsRawFd`, a std socket that
 //! was never connected, and no fd leaked by any of it.
 //!
-//! Every test locks `SERIAL` and runs its body on a thread of its own, joined before the lock
-//! is released: that thread's reactor (its epoll fd and eventfd) is closed by then, so the
+//! Every test locks `util::serial` and runs its body on a thread of its own, joined before the
+//! lock is released: that thread's reactor (its epoll fd and eventfd) is closed by then, so the
 //! fd-counting test sees no other test's descriptors come and go.
 
 mod util;
+use util::poll_once;
 use util::{epoll_interests, inode};
+use util::{isolated, serial};
 
 use std::fs::File;
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net as unix;
-use std::pin::pin;
-use std::sync::Mutex;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::future::join;
@@ -27,16 +25,6 @@ use geode::reactor::stats;
 use geode::{block_on, yield_now};
 use util::{TempDir, bounded, open_fds};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on a fresh thread, under `SERIAL`, and propagates its panic.
-fn serial(f: impl FnOnce() + Send + 'static) {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(panic) = std::thread::spawn(f).join() {
-        std::panic::resume_unwind(panic);
-    }
-}
-
 const STD_TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
 
 fn is_nonblocking(fd: RawFd) -> bool {
@@ -44,12 +32,6 @@ fn is_nonblocking(fd: RawFd) -> bool {
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     assert!(flags >= 0, "F_GETFL: {}", std::io::Error::last_os_error());
     flags & libc::O_NONBLOCK != 0
-}
-
-/// Polls `fut` once with a no-op waker. Used to make a geode socket hit `WouldBlock`, which is
-/// when geode adds it to epoll, so that `into_std` has a real `EPOLL_CTL_DEL` to do.
-fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
-    pin!(fut).poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// Checks what `into_std` promises, given the geode socket's fd before the call and the std
@@ -78,7 +60,7 @@ fn check_handed_back(fd_before: RawFd, registered_before: u64, std_fd: RawFd) {
 
 #[test]
 fn tcp_stream_into_std() {
-    serial(|| {
+    isolated(|| {
         block_on(bounded(10, "TcpStream::into_std", async {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             let (c, s) = join(TcpStream::connect(l.local_addr().unwrap()), l.accept()).await;
@@ -106,7 +88,7 @@ fn tcp_stream_into_std() {
 
 #[test]
 fn tcp_listener_into_std() {
-    serial(|| {
+    isolated(|| {
         block_on(bounded(10, "TcpListener::into_std", async {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
@@ -126,7 +108,7 @@ fn tcp_listener_into_std() {
 
 #[test]
 fn udp_socket_into_std() {
-    serial(|| {
+    isolated(|| {
         block_on(bounded(10, "UdpSocket::into_std", async {
             let a = UdpSocket::bind("127.0.0.1:0").unwrap();
             let b = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -150,7 +132,7 @@ fn udp_socket_into_std() {
 
 #[test]
 fn unix_stream_into_std() {
-    serial(|| {
+    isolated(|| {
         block_on(bounded(10, "UnixStream::into_std", async {
             let (a, b) = UnixStream::pair().unwrap();
             assert!(poll_once(a.read(&mut [0; 1])).is_pending());
@@ -173,7 +155,7 @@ fn unix_stream_into_std() {
 
 #[test]
 fn unix_listener_and_datagram_into_std() {
-    serial(|| {
+    isolated(|| {
         let dir = TempDir::new("net-std-into");
         let path = dir.join("listener");
         block_on(bounded(10, "UnixListener/UnixDatagram::into_std", async {
@@ -210,7 +192,7 @@ fn unix_listener_and_datagram_into_std() {
 /// fd is the std socket's, through both `AsFd` and `AsRawFd`.
 #[test]
 fn from_std_of_blocking_sockets() {
-    serial(|| {
+    isolated(|| {
         let dir = TempDir::new("net-std-from");
         block_on(bounded(10, "from_std", async move {
             // TcpListener and TcpStream.
@@ -320,7 +302,7 @@ fn from_std_of_blocking_sockets() {
 /// `TryFrom<std type>` for every type: the same as `from_std`.
 #[test]
 fn try_from_std_types() {
-    serial(|| {
+    isolated(|| {
         let dir = TempDir::new("net-std-tryfrom");
         block_on(bounded(10, "TryFrom", async move {
             let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -361,7 +343,7 @@ fn try_from_std_types() {
 /// never come.
 #[test]
 fn from_std_of_an_unconnected_socket_fails_instead_of_hanging() {
-    serial(|| {
+    isolated(|| {
         // SAFETY: socket takes no pointers; a non-negative return is a new fd we own.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
         assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
@@ -391,7 +373,7 @@ fn from_std_of_an_unconnected_socket_fails_instead_of_hanging() {
 /// fds (epoll, eventfd) are counted as closed too.
 #[test]
 fn no_fd_leaked() {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = serial();
     let before = open_fds();
     let dir = TempDir::new("net-std-leak");
     let path = dir.join("sock");

@@ -2,20 +2,15 @@
 //! readiness surface, EOF and `EPIPE`, and the errors for what is not a pipe.
 
 mod util;
+use util::poll_once;
 
-use std::future::Future;
 use std::io::{ErrorKind, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::pin;
 
 use geode::io::Interest;
 use geode::net::unix::pipe::{self, OpenOptions, Receiver, Sender};
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("geode-pipe-{tag}-{}", std::process::id()));

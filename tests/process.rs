@@ -1,35 +1,24 @@
 //! `geode::process` through the public API.
 //!
-//! Every test runs under `SERIAL` and ends by checking that it left no zombie child and (where
-//! it counts them) no fd: orphans are reaped by geode's `geode-reaper` thread, so the checks
-//! first wait (bounded) until that thread is gone. `pidfd_fallback_*` re-runs this binary as a
-//! child with `GEODE_NO_PIDFD=1` (read at the first spawn, so it needs a fresh process), where
-//! the same scenarios run over SIGCHLD.
+//! Every test runs in `util::isolated` (one at a time, on a fresh thread) and ends by checking
+//! that it left no zombie child and (where it counts them) no fd: orphans are reaped by geode's
+//! `geode-reaper` thread, so the checks first wait (bounded) until that thread is gone.
+//! `pidfd_fallback_*` re-runs this binary as a child with `GEODE_NO_PIDFD=1` (read at the first
+//! spawn, so it needs a fresh process), where the same scenarios run over SIGCHLD.
 
 mod util;
+use util::isolated;
 
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use geode::process::{Child, Command};
 use geode::time::sleep;
 use util::{TempDir, bounded, open_fds};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on a fresh thread under `SERIAL`: its reactor's fds are closed when it is joined,
-/// before the next test starts counting.
-fn isolated(f: impl FnOnce() + Send + 'static) {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(panic) = std::thread::spawn(f).join() {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// Our children that are zombies (state `Z` with us as parent), from `/proc/*/stat`.
 fn zombies() -> Vec<u32> {
@@ -407,26 +396,31 @@ fn bad_input_gives_clear_errors_and_leaks_nothing() {
     });
 }
 
+/// A child of other code (std's) beside one of ours: geode reaps only its own, so std's child
+/// keeps its status for std's wait.
+async fn children_of_other_code() {
+    let mut theirs = std::process::Command::new("sh")
+        .args(["-c", "exit 5"])
+        .spawn()
+        .unwrap();
+    let mut ours = Command::new("sh")
+        .args(["-c", "sleep 0.1"])
+        .spawn()
+        .unwrap();
+    assert!(
+        bounded(30, "our child", ours.wait())
+            .await
+            .unwrap()
+            .success()
+    );
+    assert_eq!(theirs.wait().unwrap().code(), Some(5));
+}
+
 #[test]
 fn children_of_other_code_are_not_reaped() {
     isolated(|| {
         geode::block_on(async {
-            let mut theirs = std::process::Command::new("sh")
-                .args(["-c", "exit 5"])
-                .spawn()
-                .unwrap();
-            let mut ours = Command::new("sh")
-                .args(["-c", "sleep 0.1"])
-                .spawn()
-                .unwrap();
-            assert!(
-                bounded(30, "our child", ours.wait())
-                    .await
-                    .unwrap()
-                    .success()
-            );
-            // std's own child keeps its status for std's wait.
-            assert_eq!(theirs.wait().unwrap().code(), Some(5));
+            children_of_other_code().await;
             no_zombies_left().await;
         });
     });
@@ -505,23 +499,7 @@ fn fallback_child() -> ! {
     dropped_children();
     bad_input();
     // A child of other code is left alone here too (SIGCHLD wakes us for it, we do not reap it).
-    geode::block_on(async {
-        let mut theirs = std::process::Command::new("sh")
-            .args(["-c", "exit 5"])
-            .spawn()
-            .unwrap();
-        let mut ours = Command::new("sh")
-            .args(["-c", "sleep 0.1"])
-            .spawn()
-            .unwrap();
-        assert!(
-            bounded(30, "our child", ours.wait())
-                .await
-                .unwrap()
-                .success()
-        );
-        assert_eq!(theirs.wait().unwrap().code(), Some(5));
-    });
+    geode::block_on(children_of_other_code());
     println!("fallback: all passed");
     std::process::exit(0)
 }

@@ -4,20 +4,16 @@
 //! waits instead of spinning.
 
 mod util;
+use util::poll_once;
 
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::mpsc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use geode::io::Async;
 use geode::reactor::park;
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
 
 /// Parks this thread's reactor until `cond` holds; fails after 5 s instead of hanging.
 fn park_until(what: &str, mut cond: impl FnMut() -> bool) {

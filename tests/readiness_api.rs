@@ -4,29 +4,16 @@
 //! neither spin nor lose a wakeup (counted in reads, not time).
 
 mod util;
+use util::{geode_tcp_pair, poll_once};
 
 use std::cell::Cell;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use geode::io::{Async, Interest, Ready};
-use geode::net::{TcpListener, TcpStream, UnixStream};
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (b, _) = listener.accept().await.unwrap();
-    (a, b)
-}
+use geode::net::UnixStream;
 
 /// The same checks on `TcpStream` and `UnixStream`: the methods come from one macro, and so
 /// do these tests.
@@ -280,13 +267,13 @@ macro_rules! stream_tests {
     };
 }
 
-stream_tests!(tcp, tcp_pair().await);
+stream_tests!(tcp, geode_tcp_pair().await);
 stream_tests!(unix, UnixStream::pair().unwrap());
 
 #[test]
 fn try_read_on_a_reset_connection_is_econnreset() {
     geode::block_on(util::bounded(10, "reset", async {
-        let (a, b) = tcp_pair().await;
+        let (a, b) = geode_tcp_pair().await;
         b.set_zero_linger().unwrap();
         drop(b); // RST
         let r = a.ready(Interest::READABLE).await.unwrap();
@@ -412,7 +399,7 @@ fn futures_io_forwards_vectored_calls() {
 fn tokio_io_forwards_vectored_writes() {
     use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
     geode::block_on(util::bounded(10, "tokio-io vectored", async {
-        let (mut a, mut b) = tcp_pair().await;
+        let (mut a, mut b) = geode_tcp_pair().await;
         assert!(AsyncWrite::is_write_vectored(&a));
         let n = AsyncWriteExt::write_vectored(&mut a, &[IoSlice::new(b"to"), IoSlice::new(b"kio")])
             .await

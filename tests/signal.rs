@@ -5,18 +5,19 @@
 //! whole run: a delivery still pending when a test's own listener is gone would otherwise get
 //! the default action back, which terminates the process. Ctrl-C (`SIGINT`) is tested in child
 //! processes (this binary re-run with `GEODE_SIGNAL_CHILD` naming what to do). Every test runs
-//! under `SERIAL`, so deliveries of one test do not land in another's counts, and fd counts
+//! in `util::isolated` (one at a time), so deliveries of one test do not land in another's counts, and fd counts
 //! are exact.
 
 mod util;
+use util::{isolated, poll_once};
 
 use std::future::{Future, poll_fn};
 use std::io::{self, ErrorKind};
 use std::pin::pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex, Once};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Barrier, Once};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,17 +25,6 @@ use geode::process::Command;
 use geode::signal::{SignalKind, ctrl_c, signal};
 use geode::time::timeout;
 use util::{bounded, open_fds};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on a fresh thread under `SERIAL`: its reactor's fds are closed when it is joined,
-/// before the next test starts counting.
-fn isolated(f: impl FnOnce() + Send + 'static) {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(panic) = std::thread::spawn(f).join() {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// Starts (once) a thread that holds a listener for SIGUSR1, SIGUSR2 and SIGHUP until the
 /// process exits (see the file's header).
@@ -64,10 +54,6 @@ fn raise(sig: i32) {
     // SAFETY: kill and getpid take no pointers.
     let rc = unsafe { libc::kill(libc::getpid(), sig) };
     assert_eq!(rc, 0, "kill: {}", io::Error::last_os_error());
-}
-
-fn poll_once<F: Future + ?Sized>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[test]

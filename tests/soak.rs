@@ -30,12 +30,13 @@
 //! This file holds one test, so nothing else in the process opens fds while it counts.
 
 mod util;
+use util::set_linger_zero;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -145,25 +146,6 @@ fn raise_nofile_limit(want: u64) -> u64 {
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
     }
     lim.rlim_cur
-}
-
-/// `SO_LINGER {on, 0}`: closing the socket then sends a RST instead of a FIN.
-fn set_linger_zero(fd: RawFd) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: we pass a pointer to a `linger` and its size, as SO_LINGER expects.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
 }
 
 // ---------------------------------------------------------------------------------------------

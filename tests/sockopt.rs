@@ -2,27 +2,19 @@
 //! multicast, `UnixStream::peer_cred`. Good values round-trip; bad ones get the kernel's errno.
 
 mod util;
+use util::geode_tcp_pair;
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use geode::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (b, _) = listener.accept().await.unwrap();
-    (a, b)
-}
+use geode::net::{UdpSocket, UnixStream};
 
 #[test]
 fn linger_round_trips_and_rounds_fractions_up() {
     geode::block_on(async {
-        let (a, _b) = tcp_pair().await;
+        let (a, _b) = geode_tcp_pair().await;
         assert_eq!(a.linger().unwrap(), None);
         a.set_linger(Some(Duration::from_secs(7))).unwrap();
         assert_eq!(a.linger().unwrap(), Some(Duration::from_secs(7)));
@@ -44,7 +36,7 @@ fn linger_round_trips_and_rounds_fractions_up() {
 #[test]
 fn zero_linger_resets_the_peer() {
     geode::block_on(util::bounded(10, "zero linger", async {
-        let (a, b) = tcp_pair().await;
+        let (a, b) = geode_tcp_pair().await;
         a.set_zero_linger().unwrap();
         drop(a);
         let err = b.read(&mut [0; 8]).await.unwrap_err();
@@ -55,7 +47,7 @@ fn zero_linger_resets_the_peer() {
 #[test]
 fn tos_round_trips() {
     geode::block_on(async {
-        let (a, _b) = tcp_pair().await;
+        let (a, _b) = geode_tcp_pair().await;
         a.set_tos(0x10).unwrap();
         assert_eq!(a.tos().unwrap(), 0x10);
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();

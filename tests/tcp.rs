@@ -7,11 +7,12 @@
 
 mod util;
 use util::full_backlog_listener;
+use util::{check_echoes, echo_until_eof, read_to_eof, set_linger_zero, write_until_error};
 
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -47,25 +48,6 @@ async fn pair() -> (TcpStream, TcpStream) {
 fn refused_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
-}
-
-/// `SO_LINGER {on, 0}`: closing the socket then sends a RST instead of a FIN.
-fn set_linger_zero(fd: RawFd) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: we pass a pointer to a `linger` and its size, as SO_LINGER expects.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
@@ -144,22 +126,10 @@ fn connect_accept_echo() {
         let server = spawn(async move {
             let (s, peer) = l.accept().await?;
             assert_eq!(peer, s.peer_addr()?);
-            let mut buf = [0; 1024];
-            loop {
-                let n = s.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok::<_, io::Error>(());
-                }
-                s.write_all(&buf[..n]).await?;
-            }
+            echo_until_eof(&s, &mut [0; 1024]).await
         });
         let c = TcpStream::connect(addr).await.unwrap();
-        for msg in [&b"hello"[..], b"geode", &[7u8; 1000]] {
-            c.write_all(msg).await.unwrap();
-            let mut back = vec![0; msg.len()];
-            c.read_exact(&mut back).await.unwrap();
-            assert_eq!(back, msg);
-        }
+        check_echoes(&c, &[b"hello", b"geode", &[7u8; 1000]]).await;
         c.shutdown(Shutdown::Write).unwrap();
         server.await.unwrap().unwrap();
         // The server dropped its side after our EOF: we read EOF too.
@@ -271,16 +241,7 @@ fn eof_is_ok_zero() {
 fn data_and_fin_arriving_together_give_data_then_eof() {
     block_on(bounded(5, "data + FIN in one event", async {
         let (c, s) = pair().await;
-        let reader = spawn(async move {
-            let mut all = Vec::new();
-            let mut buf = [0; 4096];
-            loop {
-                match c.read(&mut buf).await? {
-                    0 => return Ok::<_, io::Error>(all),
-                    n => all.extend_from_slice(&buf[..n]),
-                }
-            }
-        });
+        let reader = spawn(async move { read_to_eof(&c).await });
         // The reader runs first and waits on the empty socket.
         yield_now().await;
         assert!(!reader.is_finished());
@@ -453,13 +414,7 @@ fn write_waiting_on_a_full_buffer_fails_when_the_peer_goes_away() {
         let chunk = vec![0x42; 256 * 1024];
         let writer = {
             let c = c.clone();
-            spawn(async move {
-                loop {
-                    if let Err(e) = c.write_all(&chunk).await {
-                        return e;
-                    }
-                }
-            })
+            spawn(async move { write_until_error(&*c, &chunk).await })
         };
         // Let the writer fill the socket buffers (the peer reads nothing) and block: each
         // turn it writes until the buffers are full (or its coop budget runs out).

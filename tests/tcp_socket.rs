@@ -2,18 +2,13 @@
 //! fails with the real error, and nothing leaks on the error paths.
 
 mod util;
+// The tests of this file run one at a time (`serial`): one counts open fds.
+use util::serial;
 
 use std::io::ErrorKind;
 use std::time::Duration;
 
 use geode::net::{TcpListener, TcpSocket};
-
-/// The tests of this file run one at a time: one counts open fds.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[test]
 fn options_set_before_connect_read_back_and_carry_over() {

@@ -16,6 +16,7 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use geode::net::{TcpListener, TcpStream};
 
 mod util;
+use util::pattern;
 
 /// Fails the test instead of hanging it (generous: crypto and copies are slow under valgrind).
 async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
@@ -74,10 +75,6 @@ async fn echo(tls: TlsStream<TcpStream>, data: &[u8]) -> io::Result<Vec<u8>> {
     let (written, back) = futures_util::future::join(write, read).await;
     written?;
     back
-}
-
-fn pattern(size: usize) -> Vec<u8> {
-    (0..size).map(|i| (i % 251) as u8).collect()
 }
 
 #[test]

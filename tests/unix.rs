@@ -3,6 +3,7 @@
 //! and abstract addresses.
 
 mod util;
+use util::{check_echoes, echo_until_eof, read_to_eof, write_until_error};
 
 use std::io::{self, ErrorKind};
 use std::net::Shutdown;
@@ -29,23 +30,11 @@ fn listener_bind_accept_echo() {
             let (s, peer) = l.accept().await?;
             // The client did not bind: its address is unnamed.
             assert!(peer.is_unnamed());
-            let mut buf = [0; 256];
-            loop {
-                let n = s.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok::<_, io::Error>(());
-                }
-                s.write_all(&buf[..n]).await?;
-            }
+            echo_until_eof(&s, &mut [0; 256]).await
         });
         let c = UnixStream::connect(&path).await.unwrap();
         assert_eq!(c.peer_addr().unwrap().as_pathname(), Some(path.as_path()));
-        for msg in [&b"hello"[..], b"unix", &[9u8; 200]] {
-            c.write_all(msg).await.unwrap();
-            let mut back = vec![0; msg.len()];
-            c.read_exact(&mut back).await.unwrap();
-            assert_eq!(back, msg);
-        }
+        check_echoes(&c, &[b"hello", b"unix", &[9u8; 200]]).await;
         c.shutdown(Shutdown::Write).unwrap();
         server.await.unwrap().unwrap();
         assert_eq!(c.read(&mut [0; 4]).await.unwrap(), 0, "EOF");
@@ -217,16 +206,7 @@ fn waiting_read_is_woken_by_eof() {
 fn data_and_eof_arriving_together_give_data_then_eof() {
     block_on(bounded(5, "data + EOF in one event", async {
         let (a, b) = UnixStream::pair().unwrap();
-        let reader = spawn(async move {
-            let mut all = Vec::new();
-            let mut buf = [0; 4096];
-            loop {
-                match a.read(&mut buf).await? {
-                    0 => return Ok::<_, io::Error>(all),
-                    n => all.extend_from_slice(&buf[..n]),
-                }
-            }
-        });
+        let reader = spawn(async move { read_to_eof(&a).await });
         yield_now().await;
         assert!(!reader.is_finished());
         b.write_all(b"last words").await.unwrap();
@@ -262,11 +242,7 @@ fn write_waiting_on_a_full_buffer_fails_when_the_peer_closes() {
         let (a, b) = UnixStream::pair().unwrap();
         let writer = spawn(async move {
             let chunk = vec![0x42; 64 * 1024];
-            loop {
-                if let Err(e) = a.write_all(&chunk).await {
-                    return e;
-                }
-            }
+            write_until_error(&a, &chunk).await
         });
         for _ in 0..16 {
             yield_now().await;

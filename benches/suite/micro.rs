@@ -151,6 +151,67 @@ macro_rules! run_on {
     };
 }
 
+// The peers' arms of a bench are one loop but for the call that starts a job (and whether its
+// handle yields a `Result`): these macros paste that call into the loop, so every peer runs
+// exactly the code it would written out by hand.
+
+/// `spawn_join`'s loop: `$rounds` batches of `$per` tasks, started by `|$i| $spawn` into one
+/// `Vec` reused by every batch, then each awaited (and `$unwrap`ped); ns per task.
+macro_rules! spawn_batches {
+    ($rounds:expr, $per:expr, |$i:ident| $spawn:expr $(, $unwrap:ident)?) => {{
+        let mut hs = Vec::with_capacity($per);
+        let start = Instant::now();
+        for _ in 0..$rounds {
+            hs.extend((0..$per).map(|$i| $spawn));
+            for h in hs.drain(..) {
+                black_box(h.await $(.$unwrap())?);
+            }
+        }
+        ns_per(start, $rounds * $per)
+    }};
+}
+
+/// `blocking_burst`'s loop: `$rounds` times, `$per` jobs started by `|$i| $spawn` into a new
+/// `Vec`, then each awaited (and `$unwrap`ped); ns per job.
+macro_rules! burst {
+    ($rounds:expr, $per:expr, |$i:ident| $spawn:expr $(, $unwrap:ident)?) => {{
+        let start = Instant::now();
+        for _ in 0..$rounds {
+            let hs: Vec<_> = (0..$per).map(|$i| $spawn).collect();
+            for h in hs {
+                black_box(h.await $(.$unwrap())?);
+            }
+        }
+        ns_per(start, $rounds * $per)
+    }};
+}
+
+/// `file_read`'s runs with file type `$file` (whose async read traits the caller has in
+/// scope): best of `$runs` of `open` + `read_to_end`, and of `open` + a `read` loop into a
+/// preallocated buffer, in ms.
+macro_rules! file_reads {
+    ($file:path, $path:expr, $runs:expr) => {{
+        let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
+        let mut into = vec![0u8; SIZE];
+        for _ in 0..$runs {
+            let start = Instant::now();
+            let mut f = <$file>::open($path).await?;
+            let mut v = Vec::new();
+            f.read_to_end(&mut v).await?;
+            assert_eq!(black_box(v).len(), SIZE);
+            best = best.min(start.elapsed().as_secs_f64() * 1e3);
+            let start = Instant::now();
+            let mut f = <$file>::open($path).await?;
+            let mut at = 0;
+            while at < SIZE {
+                at += f.read(&mut into[at..]).await?;
+            }
+            best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok::<(f64, f64), io::Error>((best, best_loop))
+    }};
+}
+
 /// Spawns a detached task on the running runtime of `peer`.
 fn spawn_detached<F: Future<Output = ()> + Send + 'static>(peer: &str, f: F) {
     match peer {
@@ -336,39 +397,25 @@ fn spawn_join(peer: &'static str, n: usize) {
     const BATCH: usize = 1000;
     let ns = match peer {
         "geode" => geode::block_on(async move {
-            let mut hs = Vec::with_capacity(BATCH);
-            let start = Instant::now();
-            for _ in 0..n / BATCH {
-                hs.extend((0..BATCH).map(|i| geode::spawn(async move { black_box(i) })));
-                for h in hs.drain(..) {
-                    black_box(h.await.unwrap());
-                }
-            }
-            ns_per(start, n / BATCH * BATCH)
+            spawn_batches!(
+                n / BATCH,
+                BATCH,
+                |i| geode::spawn(async move { black_box(i) }),
+                unwrap
+            )
         }),
         "tokio" => tokio_rt().block_on(async move {
-            let mut hs = Vec::with_capacity(BATCH);
-            let start = Instant::now();
-            for _ in 0..n / BATCH {
-                hs.extend((0..BATCH).map(|i| tokio::spawn(async move { black_box(i) })));
-                for h in hs.drain(..) {
-                    black_box(h.await.unwrap());
-                }
-            }
-            ns_per(start, n / BATCH * BATCH)
+            spawn_batches!(
+                n / BATCH,
+                BATCH,
+                |i| tokio::spawn(async move { black_box(i) }),
+                unwrap
+            )
         }),
         _ => {
             let ex = async_executor::LocalExecutor::new();
             async_io::block_on(ex.run(async {
-                let mut hs = Vec::with_capacity(BATCH);
-                let start = Instant::now();
-                for _ in 0..n / BATCH {
-                    hs.extend((0..BATCH).map(|i| ex.spawn(async move { black_box(i) })));
-                    for h in hs.drain(..) {
-                        black_box(h.await);
-                    }
-                }
-                ns_per(start, n / BATCH * BATCH)
+                spawn_batches!(n / BATCH, BATCH, |i| ex.spawn(async move { black_box(i) }))
             }))
         }
     };
@@ -630,40 +677,23 @@ fn blocking_burst(peer: &'static str, rounds: usize) {
     const JOBS: usize = 1000;
     let ns = match peer {
         "geode" => run_on!(peer, async move {
-            let start = Instant::now();
-            for _ in 0..rounds {
-                let hs: Vec<_> = (0..JOBS)
-                    .map(|i| geode::spawn_blocking(move || black_box(i)))
-                    .collect();
-                for h in hs {
-                    black_box(h.await.unwrap());
-                }
-            }
-            ns_per(start, rounds * JOBS)
+            burst!(
+                rounds,
+                JOBS,
+                |i| geode::spawn_blocking(move || black_box(i)),
+                unwrap
+            )
         }),
         "tokio" => run_on!(peer, async move {
-            let start = Instant::now();
-            for _ in 0..rounds {
-                let hs: Vec<_> = (0..JOBS)
-                    .map(|i| tokio::task::spawn_blocking(move || black_box(i)))
-                    .collect();
-                for h in hs {
-                    black_box(h.await.unwrap());
-                }
-            }
-            ns_per(start, rounds * JOBS)
+            burst!(
+                rounds,
+                JOBS,
+                |i| tokio::task::spawn_blocking(move || black_box(i)),
+                unwrap
+            )
         }),
         _ => run_on!(peer, async move {
-            let start = Instant::now();
-            for _ in 0..rounds {
-                let hs: Vec<_> = (0..JOBS)
-                    .map(|i| blocking::unblock(move || black_box(i)))
-                    .collect();
-                for h in hs {
-                    black_box(h.await);
-                }
-            }
-            ns_per(start, rounds * JOBS)
+            burst!(rounds, JOBS, |i| blocking::unblock(move || black_box(i)))
         }),
     };
     print_result(&[("ns_per_job", ns), ("n", (rounds * JOBS) as f64)]);
@@ -684,66 +714,15 @@ fn file_read(peer: &'static str, runs: usize) -> io::Result<()> {
     let (best, best_loop) = match peer {
         "geode" => run_on!(peer, async move {
             use futures_lite::AsyncReadExt;
-            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
-            let mut into = vec![0u8; SIZE];
-            for _ in 0..runs {
-                let start = Instant::now();
-                let mut f = geode::fs::File::open(&p).await?;
-                let mut v = Vec::new();
-                f.read_to_end(&mut v).await?;
-                assert_eq!(black_box(v).len(), SIZE);
-                best = best.min(start.elapsed().as_secs_f64() * 1e3);
-                let start = Instant::now();
-                let mut f = geode::fs::File::open(&p).await?;
-                let mut at = 0;
-                while at < SIZE {
-                    at += f.read(&mut into[at..]).await?;
-                }
-                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok::<(f64, f64), io::Error>((best, best_loop))
+            file_reads!(geode::fs::File, &p, runs)
         })?,
         "tokio" => run_on!(peer, async move {
             use tokio::io::AsyncReadExt;
-            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
-            let mut into = vec![0u8; SIZE];
-            for _ in 0..runs {
-                let start = Instant::now();
-                let mut f = tokio::fs::File::open(&p).await?;
-                let mut v = Vec::new();
-                f.read_to_end(&mut v).await?;
-                assert_eq!(black_box(v).len(), SIZE);
-                best = best.min(start.elapsed().as_secs_f64() * 1e3);
-                let start = Instant::now();
-                let mut f = tokio::fs::File::open(&p).await?;
-                let mut at = 0;
-                while at < SIZE {
-                    at += f.read(&mut into[at..]).await?;
-                }
-                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok::<(f64, f64), io::Error>((best, best_loop))
+            file_reads!(tokio::fs::File, &p, runs)
         })?,
         _ => run_on!(peer, async move {
             use futures_lite::AsyncReadExt;
-            let (mut best, mut best_loop) = (f64::MAX, f64::MAX);
-            let mut into = vec![0u8; SIZE];
-            for _ in 0..runs {
-                let start = Instant::now();
-                let mut f = async_fs::File::open(&p).await?;
-                let mut v = Vec::new();
-                f.read_to_end(&mut v).await?;
-                assert_eq!(black_box(v).len(), SIZE);
-                best = best.min(start.elapsed().as_secs_f64() * 1e3);
-                let start = Instant::now();
-                let mut f = async_fs::File::open(&p).await?;
-                let mut at = 0;
-                while at < SIZE {
-                    at += f.read(&mut into[at..]).await?;
-                }
-                best_loop = best_loop.min(start.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok::<(f64, f64), io::Error>((best, best_loop))
+            file_reads!(async_fs::File, &p, runs)
         })?,
     };
     std::fs::remove_file(&path)?;

@@ -477,36 +477,28 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
         if have("strace") {
             emit("syscalls", row_syscalls(&cfg), &mut report);
         } else {
-            let s = "### syscalls: skipped, `strace` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("syscalls", "strace", &mut report);
         }
     }
     if want("instructions") {
         if have("valgrind") {
             emit("instructions", row_instructions(&cfg), &mut report);
         } else {
-            let s = "### instructions: skipped, `valgrind` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("instructions", "valgrind", &mut report);
         }
     }
     if want("http") {
         if have("wrk") {
             emit("http", row_http(&cfg), &mut report);
         } else {
-            let s = "### http: skipped, `wrk` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("http", "wrk", &mut report);
         }
     }
     if want("threads") {
         if have("wrk") {
             emit("threads", row_threads(&cfg), &mut report);
         } else {
-            let s = "### threads: skipped, `wrk` is not installed\n".to_string();
-            println!("{s}");
-            report.push_str(&s);
+            skipped("threads", "wrk", &mut report);
         }
     }
     if want("timers") {
@@ -555,6 +547,13 @@ pub(crate) fn main(args: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Reports a row left out because `tool` is missing.
+fn skipped(row: &str, tool: &str, report: &mut String) {
+    let s = format!("### {row}: skipped, `{tool}` is not installed\n");
+    println!("{s}");
+    report.push_str(&s);
+}
+
 fn header(cfg: &Cfg, taskset: bool) -> String {
     let pin = match cfg.pin {
         Pin::Split => "server on core 1, client on core 0 (`taskset -c`)".to_string(),
@@ -582,6 +581,20 @@ fn header(cfg: &Cfg, taskset: bool) -> String {
     )
 }
 
+/// Every (round, peer) run of a row, rounds outermost, each announced on stderr as it starts.
+fn runs<'a>(
+    rounds: usize,
+    row: &'a str,
+    peers: &'a [&'a str],
+) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+    (0..rounds).flat_map(move |round| {
+        peers.iter().map(move |&peer| {
+            progress(row, round, peer);
+            (round, peer)
+        })
+    })
+}
+
 fn progress(row: &str, round: usize, peer: &str) {
     eprintln!("  [{row}] round {} {peer}", round + 1);
 }
@@ -597,23 +610,11 @@ fn row_pingpong(cfg: &Cfg) -> Table {
         ],
     );
     let secs = cfg.pingpong_secs.to_string();
-    for round in 0..cfg.rounds {
-        for peer in NET_PEERS {
-            progress("pingpong", round, peer);
-            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
-                continue;
-            };
-            let addr = srv.addr();
-            if let Some(r) = cfg.run_worker(
-                Side::Client,
-                &["client", "pingpong", &addr, "--secs", &secs],
-                Duration::from_secs(60),
-            ) {
-                t.push(0, peer, r["rate_med"]);
-                t.push(1, peer, r["p50_us"]);
-                t.push(2, peer, r["p99_us"]);
-            }
-            srv.stop(Duration::from_secs(5));
+    for (_, peer) in runs(cfg.rounds, "pingpong", &NET_PEERS) {
+        if let Some(r) = against_echo(cfg, peer, "pingpong", &["--secs", &secs]) {
+            t.push(0, peer, r["rate_med"]);
+            t.push(1, peer, r["p50_us"]);
+            t.push(2, peer, r["p99_us"]);
         }
     }
     t.notes.push(format!(
@@ -632,24 +633,10 @@ fn row_echo(cfg: &Cfg, conns: usize) -> Table {
     );
     let secs = cfg.echo_secs.to_string();
     let conns_s = conns.to_string();
-    for round in 0..cfg.rounds {
-        for peer in NET_PEERS {
-            progress(&format!("echo{conns}"), round, peer);
-            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
-                continue;
-            };
-            let addr = srv.addr();
-            if let Some(r) = cfg.run_worker(
-                Side::Client,
-                &[
-                    "client", "echo", &addr, "--conns", &conns_s, "--secs", &secs, "--warmup",
-                    "0.2",
-                ],
-                Duration::from_secs(60),
-            ) {
-                t.push(0, peer, r["rate_med"]);
-            }
-            srv.stop(Duration::from_secs(5));
+    for (_, peer) in runs(cfg.rounds, &format!("echo{conns}"), &NET_PEERS) {
+        let args = ["--conns", &conns_s, "--secs", &secs, "--warmup", "0.2"];
+        if let Some(r) = against_echo(cfg, peer, "echo", &args) {
+            t.push(0, peer, r["rate_med"]);
         }
     }
     t.notes.push(format!(
@@ -658,6 +645,23 @@ fn row_echo(cfg: &Cfg, conns: usize) -> Table {
         cfg.echo_secs
     ));
     t
+}
+
+/// Runs client workload `client` (with `args` after the address) against `peer`'s echo server,
+/// started for the run and stopped after it; the client's results, unless a side failed.
+fn against_echo(
+    cfg: &Cfg,
+    peer: &str,
+    client: &str,
+    args: &[&str],
+) -> Option<BTreeMap<String, f64>> {
+    let srv = Server::start(cfg, peer, "echo", Wrap::Plain)?;
+    let addr = srv.addr();
+    let mut argv = vec!["client", client, &addr];
+    argv.extend_from_slice(args);
+    let r = cfg.run_worker(Side::Client, &argv, Duration::from_secs(60));
+    srv.stop(Duration::from_secs(5));
+    r
 }
 
 /// Runs a paced ping-pong of `rts` round trips against a server under `wrap`.
@@ -684,6 +688,24 @@ fn paced_run(cfg: &Cfg, peer: &str, wrap: Wrap<'_>, rts: usize) -> bool {
         .is_some();
     srv.stop(Duration::from_secs(if callgrind { 60 } else { 10 }));
     ok
+}
+
+/// The base run ([`Cfg::base_rts`] round trips) and the full run ([`Cfg::paced_rts`]) of a
+/// paced ping-pong, each under the tool `wrap` makes with its own output file (named
+/// `{tag}-{peer}-{round}-base`/`-full` in the suite's temp dir); their two files, unless a run
+/// failed. A per-round-trip count is (full − base) / (paced_rts − base_rts): startup cancels.
+fn paced_pair(
+    cfg: &Cfg,
+    peer: &str,
+    wrap: fn(&Path) -> Wrap<'_>,
+    tag: &str,
+    round: usize,
+) -> Option<(PathBuf, PathBuf)> {
+    let base = cfg.tmp.join(format!("{tag}-{peer}-{round}-base"));
+    let full = cfg.tmp.join(format!("{tag}-{peer}-{round}-full"));
+    (paced_run(cfg, peer, wrap(&base), cfg.base_rts)
+        && paced_run(cfg, peer, wrap(&full), cfg.paced_rts))
+    .then_some((base, full))
 }
 
 /// Syscall counts by name from an `strace -c` summary.
@@ -734,31 +756,25 @@ fn row_syscalls(cfg: &Cfg) -> Table {
         ],
     );
     let mut names: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    for round in 0..cfg.count_rounds {
-        for peer in NET_PEERS {
-            progress("syscalls", round, peer);
-            let base = cfg.tmp.join(format!("strace-{peer}-{round}-base"));
-            let full = cfg.tmp.join(format!("strace-{peer}-{round}-full"));
-            if !paced_run(cfg, peer, Wrap::Strace(&base), cfg.base_rts)
-                || !paced_run(cfg, peer, Wrap::Strace(&full), cfg.paced_rts)
-            {
-                continue;
-            }
-            let (b, f) = (parse_strace(&base), parse_strace(&full));
-            let (gb, gf) = (syscall_groups(&b), syscall_groups(&f));
-            let n = (cfg.paced_rts - cfg.base_rts) as f64;
-            for i in 0..5 {
-                t.push(i, peer, (gf[i] - gb[i]) / n);
-            }
-            if round == 0 {
-                let per: BTreeMap<String, f64> = f
-                    .iter()
-                    .filter(|(k, _)| *k != "total")
-                    .map(|(k, v)| (k.clone(), (v - b.get(k).copied().unwrap_or(0.0)) / n))
-                    .filter(|(_, v)| v.abs() >= 0.005)
-                    .collect();
-                names.insert(peer.to_string(), per);
-            }
+    for (round, peer) in runs(cfg.count_rounds, "syscalls", &NET_PEERS) {
+        let pair = paced_pair(cfg, peer, |p| Wrap::Strace(p), "strace", round);
+        let Some((base, full)) = pair else {
+            continue;
+        };
+        let (b, f) = (parse_strace(&base), parse_strace(&full));
+        let (gb, gf) = (syscall_groups(&b), syscall_groups(&f));
+        let n = (cfg.paced_rts - cfg.base_rts) as f64;
+        for i in 0..5 {
+            t.push(i, peer, (gf[i] - gb[i]) / n);
+        }
+        if round == 0 {
+            let per: BTreeMap<String, f64> = f
+                .iter()
+                .filter(|(k, _)| *k != "total")
+                .map(|(k, v)| (k.clone(), (v - b.get(k).copied().unwrap_or(0.0)) / n))
+                .filter(|(_, v)| v.abs() >= 0.005)
+                .collect();
+            names.insert(peer.to_string(), per);
         }
     }
     t.notes.push(format!(
@@ -787,31 +803,31 @@ fn parse_callgrind(path: &Path) -> Option<f64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// Instructions per round trip from the callgrind files of a [`paced_pair`].
+fn ir_per_round_trip(cfg: &Cfg, base: &Path, full: &Path) -> Option<f64> {
+    let (b, f) = (parse_callgrind(base)?, parse_callgrind(full)?);
+    Some((f - b) / (cfg.paced_rts - cfg.base_rts) as f64)
+}
+
 fn row_instructions(cfg: &Cfg) -> Table {
     let mut t = Table::new(
         "user-space instructions per round trip on the server (callgrind; paced client)",
         &NET_PEERS,
         &[("Ir per round trip", false)],
     );
-    for round in 0..cfg.count_rounds {
-        for peer in NET_PEERS {
-            progress("instructions", round, peer);
-            let base = cfg.tmp.join(format!("cg-{peer}-{round}-base"));
-            let full = cfg.tmp.join(format!("cg-{peer}-{round}-full"));
-            if !paced_run(cfg, peer, Wrap::Callgrind(&base), cfg.base_rts)
-                || !paced_run(cfg, peer, Wrap::Callgrind(&full), cfg.paced_rts)
-            {
-                continue;
-            }
-            if let (Some(b), Some(f)) = (parse_callgrind(&base), parse_callgrind(&full)) {
-                t.push(0, peer, (f - b) / (cfg.paced_rts - cfg.base_rts) as f64);
-            }
-            if round == 0 {
-                if let Some(dir) = std::env::var_os("SUITE_KEEP_CALLGRIND") {
-                    let dir = Path::new(&dir);
-                    let _ = std::fs::copy(&full, dir.join(format!("callgrind.{peer}.full")));
-                    let _ = std::fs::copy(&base, dir.join(format!("callgrind.{peer}.base")));
-                }
+    for (round, peer) in runs(cfg.count_rounds, "instructions", &NET_PEERS) {
+        let pair = paced_pair(cfg, peer, |p| Wrap::Callgrind(p), "cg", round);
+        let Some((base, full)) = pair else {
+            continue;
+        };
+        if let Some(ir) = ir_per_round_trip(cfg, &base, &full) {
+            t.push(0, peer, ir);
+        }
+        if round == 0 {
+            if let Some(dir) = std::env::var_os("SUITE_KEEP_CALLGRIND") {
+                let dir = Path::new(&dir);
+                let _ = std::fs::copy(&full, dir.join(format!("callgrind.{peer}.full")));
+                let _ = std::fs::copy(&base, dir.join(format!("callgrind.{peer}.base")));
             }
         }
     }
@@ -832,37 +848,19 @@ fn row_executors(cfg: &Cfg) -> Table {
         &[("round trips/s", true), ("Ir per round trip", false)],
     );
     let secs = cfg.pingpong_secs.to_string();
-    for round in 0..cfg.rounds {
-        for peer in EXECUTOR_PEERS {
-            progress("executors", round, peer);
-            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
-                continue;
-            };
-            let addr = srv.addr();
-            if let Some(r) = cfg.run_worker(
-                Side::Client,
-                &["client", "pingpong", &addr, "--secs", &secs],
-                Duration::from_secs(60),
-            ) {
-                t.push(0, peer, r["rate_med"]);
-            }
-            srv.stop(Duration::from_secs(5));
+    for (_, peer) in runs(cfg.rounds, "executors", &EXECUTOR_PEERS) {
+        if let Some(r) = against_echo(cfg, peer, "pingpong", &["--secs", &secs]) {
+            t.push(0, peer, r["rate_med"]);
         }
     }
     if have("valgrind") {
-        for round in 0..cfg.count_rounds {
-            for peer in EXECUTOR_PEERS {
-                progress("executors (callgrind)", round, peer);
-                let base = cfg.tmp.join(format!("cgx-{peer}-{round}-base"));
-                let full = cfg.tmp.join(format!("cgx-{peer}-{round}-full"));
-                if !paced_run(cfg, peer, Wrap::Callgrind(&base), cfg.base_rts)
-                    || !paced_run(cfg, peer, Wrap::Callgrind(&full), cfg.paced_rts)
-                {
-                    continue;
-                }
-                if let (Some(b), Some(f)) = (parse_callgrind(&base), parse_callgrind(&full)) {
-                    t.push(1, peer, (f - b) / (cfg.paced_rts - cfg.base_rts) as f64);
-                }
+        for (round, peer) in runs(cfg.count_rounds, "executors (callgrind)", &EXECUTOR_PEERS) {
+            let pair = paced_pair(cfg, peer, |p| Wrap::Callgrind(p), "cgx", round);
+            let Some((base, full)) = pair else {
+                continue;
+            };
+            if let Some(ir) = ir_per_round_trip(cfg, &base, &full) {
+                t.push(1, peer, ir);
             }
         }
     }
@@ -885,39 +883,41 @@ fn row_http(cfg: &Cfg) -> Table {
         &[("requests/s", true)],
     );
     let secs = format!("{}s", cfg.http_secs);
-    for round in 0..cfg.rounds {
-        for peer in NET_PEERS {
-            progress("http", round, peer);
-            let Some(srv) = Server::start(cfg, peer, "http", Wrap::Plain) else {
-                continue;
-            };
-            let url = format!("http://{}/", srv.addr());
-            let mut cmd = cfg.command(
-                Side::Client,
-                &Wrap::Plain,
-                Path::new("wrk"),
-                &["-c64", "-t1", &format!("-d{secs}"), &url],
-            );
-            if let Some(out) = run_with_limit(&mut cmd, Duration::from_secs(60)) {
-                let rps = out
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-                    .and_then(|v| v.trim().parse::<f64>().ok());
-                let errors = out
-                    .lines()
-                    .any(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
-                match rps {
-                    Some(r) => t.push(0, peer, r),
-                    None => eprintln!("    wrk output without Requests/sec:\n{out}"),
-                }
-                if errors {
-                    eprintln!("    wrk reported errors for {peer}:\n{out}");
-                }
+    for (_, peer) in runs(cfg.rounds, "http", &NET_PEERS) {
+        let Some(srv) = Server::start(cfg, peer, "http", Wrap::Plain) else {
+            continue;
+        };
+        let url = format!("http://{}/", srv.addr());
+        let mut cmd = cfg.command(
+            Side::Client,
+            &Wrap::Plain,
+            Path::new("wrk"),
+            &["-c64", "-t1", &format!("-d{secs}"), &url],
+        );
+        if let Some(out) = run_with_limit(&mut cmd, Duration::from_secs(60)) {
+            if let Some(r) = wrk_requests_per_sec(&out, peer) {
+                t.push(0, peer, r);
             }
-            srv.stop(Duration::from_millis(500));
         }
+        srv.stop(Duration::from_millis(500));
     }
     t
+}
+
+/// wrk's `Requests/sec:` from its output `out` (for `peer`'s server); says so on stderr when
+/// the line is missing or wrk reports errors.
+fn wrk_requests_per_sec(out: &str, peer: &str) -> Option<f64> {
+    let rps = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    if rps.is_none() {
+        eprintln!("    wrk output without Requests/sec:\n{out}");
+    }
+    if out.contains("Non-2xx") || out.contains("Socket errors") {
+        eprintln!("    wrk reported errors for {peer}:\n{out}");
+    }
+    rps
 }
 
 /// CPU time (user + system) of process `pid` so far, in seconds.
@@ -939,55 +939,45 @@ fn row_threads(cfg: &Cfg) -> Table {
         &[("requests/s", true), ("server CPU µs per request", false)],
     );
     let secs = format!("{}s", cfg.http_secs);
-    for round in 0..cfg.rounds {
-        for peer in THREAD_PEERS {
-            progress("threads", round, peer);
-            // One server thread: the server on CPU 1, wrk on CPU 0. Two: the server has both
-            // CPUs and wrk shares them (a 2-core machine cannot keep them apart).
-            let one = peer.ends_with('1');
-            let (server_side, client_side) = if one {
-                (Side::Cpu("1"), Side::Cpu("0"))
-            } else {
-                (Side::Anywhere, Side::Anywhere)
-            };
-            let Some(srv) = Server::start_on(cfg, server_side, peer, "http", Wrap::Plain) else {
-                continue;
-            };
-            let url = format!("http://{}/", srv.addr());
-            let before = process_cpu_secs(srv.pid());
-            let mut cmd = cfg.command(
-                client_side,
-                &Wrap::Plain,
-                Path::new("wrk"),
-                &["-c64", "-t1", &format!("-d{secs}"), &url],
-            );
-            let out = run_with_limit(&mut cmd, Duration::from_secs(60));
-            let after = process_cpu_secs(srv.pid());
-            if let Some(out) = out {
-                let rps = out
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-                    .and_then(|v| v.trim().parse::<f64>().ok());
-                let requests = out.lines().find_map(|l| {
-                    let (n, rest) = l.trim().split_once(' ')?;
-                    rest.starts_with("requests in")
-                        .then(|| n.parse::<f64>().ok())?
-                });
-                match rps {
-                    Some(r) => t.push(0, peer, r),
-                    None => eprintln!("    wrk output without Requests/sec:\n{out}"),
-                }
-                if let (Some(b), Some(a), Some(n)) = (before, after, requests) {
-                    if n > 0.0 {
-                        t.push(1, peer, (a - b) * 1e6 / n);
-                    }
-                }
-                if out.contains("Non-2xx") || out.contains("Socket errors") {
-                    eprintln!("    wrk reported errors for {peer}:\n{out}");
+    for (_, peer) in runs(cfg.rounds, "threads", &THREAD_PEERS) {
+        // One server thread: the server on CPU 1, wrk on CPU 0. Two: the server has both
+        // CPUs and wrk shares them (a 2-core machine cannot keep them apart).
+        let one = peer.ends_with('1');
+        let (server_side, client_side) = if one {
+            (Side::Cpu("1"), Side::Cpu("0"))
+        } else {
+            (Side::Anywhere, Side::Anywhere)
+        };
+        let Some(srv) = Server::start_on(cfg, server_side, peer, "http", Wrap::Plain) else {
+            continue;
+        };
+        let url = format!("http://{}/", srv.addr());
+        let before = process_cpu_secs(srv.pid());
+        let mut cmd = cfg.command(
+            client_side,
+            &Wrap::Plain,
+            Path::new("wrk"),
+            &["-c64", "-t1", &format!("-d{secs}"), &url],
+        );
+        let out = run_with_limit(&mut cmd, Duration::from_secs(60));
+        let after = process_cpu_secs(srv.pid());
+        if let Some(out) = out {
+            let rps = wrk_requests_per_sec(&out, peer);
+            let requests = out.lines().find_map(|l| {
+                let (n, rest) = l.trim().split_once(' ')?;
+                rest.starts_with("requests in")
+                    .then(|| n.parse::<f64>().ok())?
+            });
+            if let Some(r) = rps {
+                t.push(0, peer, r);
+            }
+            if let (Some(b), Some(a), Some(n)) = (before, after, requests) {
+                if n > 0.0 {
+                    t.push(1, peer, (a - b) * 1e6 / n);
                 }
             }
-            srv.stop(Duration::from_millis(500));
         }
+        srv.stop(Duration::from_millis(500));
     }
     t.notes.push(
         "geode-tpc<n>: geode::runtime::thread_per_core(n), every thread accepting on a clone \
@@ -1008,6 +998,15 @@ fn micro(cfg: &Cfg, peer: &str, bench: &str) -> Option<BTreeMap<String, f64>> {
     )
 }
 
+/// Runs micro-benchmark `bench` for `peer` and puts each `(column, key)` of its result in `t`.
+fn micro_into(t: &mut Table, cfg: &Cfg, peer: &str, bench: &str, cols: &[(usize, &str)]) {
+    if let Some(r) = micro(cfg, peer, bench) {
+        for &(col, key) in cols {
+            t.push(col, peer, r[key]);
+        }
+    }
+}
+
 fn row_timers(cfg: &Cfg) -> (Table, Table) {
     let mut a = Table::new(
         "timers: 200,000 tasks sleeping a random 1–100 ms (fixed seed)",
@@ -1025,34 +1024,35 @@ fn row_timers(cfg: &Cfg) -> (Table, Table) {
             ("p99 µs", false),
         ],
     );
-    for round in 0..cfg.rounds {
-        for peer in MICRO_PEERS {
-            progress("timers", round, peer);
-            if let Some(r) = micro(cfg, peer, "sleepers") {
-                a.push(0, peer, r["wall_ms"]);
-                a.push(1, peer, r["bytes_per_task"]);
-            }
-            if let Some(r) = micro(cfg, peer, "timeout_ready") {
-                b.push(0, peer, r["ns_per_op"]);
-            }
-            if let Some(r) = micro(cfg, peer, "timeout_pending") {
-                b.push(1, peer, r["ns_per_op"]);
-                b.push(2, peer, r["net_ns"]);
-            }
-            if let Some(r) = cfg.run_worker(
-                Side::Server,
-                &[
-                    "micro",
-                    peer,
-                    "overshoot",
-                    "--n",
-                    if cfg.quick { "200" } else { "1000" },
-                ],
-                Duration::from_secs(60),
-            ) {
-                b.push(3, peer, r["p50_us"]);
-                b.push(4, peer, r["p99_us"]);
-            }
+    for (_, peer) in runs(cfg.rounds, "timers", &MICRO_PEERS) {
+        micro_into(
+            &mut a,
+            cfg,
+            peer,
+            "sleepers",
+            &[(0, "wall_ms"), (1, "bytes_per_task")],
+        );
+        micro_into(&mut b, cfg, peer, "timeout_ready", &[(0, "ns_per_op")]);
+        micro_into(
+            &mut b,
+            cfg,
+            peer,
+            "timeout_pending",
+            &[(1, "ns_per_op"), (2, "net_ns")],
+        );
+        if let Some(r) = cfg.run_worker(
+            Side::Server,
+            &[
+                "micro",
+                peer,
+                "overshoot",
+                "--n",
+                if cfg.quick { "200" } else { "1000" },
+            ],
+            Duration::from_secs(60),
+        ) {
+            b.push(3, peer, r["p50_us"]);
+            b.push(4, peer, r["p99_us"]);
         }
     }
     a.notes.push(
@@ -1082,16 +1082,9 @@ fn row_tasks(cfg: &Cfg) -> Table {
             ("two-task ping-pong ns/round trip", false),
         ],
     );
-    for round in 0..cfg.rounds {
-        for peer in MICRO_PEERS {
-            progress("tasks", round, peer);
-            if let Some(r) = micro(cfg, peer, "spawn_join") {
-                t.push(0, peer, r["ns_per_task"]);
-            }
-            if let Some(r) = micro(cfg, peer, "chan_pingpong") {
-                t.push(1, peer, r["ns_per_rt"]);
-            }
-        }
+    for (_, peer) in runs(cfg.rounds, "tasks", &MICRO_PEERS) {
+        micro_into(&mut t, cfg, peer, "spawn_join", &[(0, "ns_per_task")]);
+        micro_into(&mut t, cfg, peer, "chan_pingpong", &[(1, "ns_per_rt")]);
     }
     t.notes.push(
         "spawn+join: 1,000,000 trivial tasks spawned from the main future and joined, 1,000 \
@@ -1115,22 +1108,21 @@ fn row_blocking(cfg: &Cfg) -> Table {
             ("loop / std", false),
         ],
     );
-    for round in 0..cfg.rounds {
-        for peer in MICRO_PEERS {
-            progress("blocking", round, peer);
-            if let Some(r) = micro(cfg, peer, "blocking_rt") {
-                t.push(0, peer, r["ns_per_rt"]);
-            }
-            if let Some(r) = micro(cfg, peer, "blocking_burst") {
-                t.push(1, peer, r["ns_per_job"]);
-            }
-            if let Some(r) = micro(cfg, peer, "file_read") {
-                t.push(2, peer, r["read_ms"]);
-                t.push(3, peer, r["loop_ms"]);
-                t.push(4, peer, r["std_read_ms"]);
-                t.push(5, peer, r["loop_vs_floor"]);
-            }
-        }
+    for (_, peer) in runs(cfg.rounds, "blocking", &MICRO_PEERS) {
+        micro_into(&mut t, cfg, peer, "blocking_rt", &[(0, "ns_per_rt")]);
+        micro_into(&mut t, cfg, peer, "blocking_burst", &[(1, "ns_per_job")]);
+        micro_into(
+            &mut t,
+            cfg,
+            peer,
+            "file_read",
+            &[
+                (2, "read_ms"),
+                (3, "loop_ms"),
+                (4, "std_read_ms"),
+                (5, "loop_vs_floor"),
+            ],
+        );
     }
     t.notes.push(
         "Round trip: 20,000 no-op jobs submitted and awaited one at a time (geode \
@@ -1160,22 +1152,20 @@ fn row_process(cfg: &Cfg) -> Table {
         ],
     );
     let spawns = if cfg.quick { "200" } else { "1000" };
-    for round in 0..cfg.rounds {
-        for peer in PEERS {
-            progress("process", round, peer);
-            let spawn = ["micro", peer, "proc_spawn", "--n", spawns];
-            if let Some(r) = cfg.run_worker(Side::Server, &spawn, Duration::from_secs(120)) {
-                t.push(0, peer, r["us_per_child"]);
-            }
-            if let Some(r) = micro(cfg, peer, "proc_read") {
-                t.push(1, peer, r["mib_per_s"]);
-            }
-            if peer != "std" {
-                if let Some(r) = micro(cfg, peer, "signal_latency") {
-                    t.push(2, peer, r["p50_us"]);
-                    t.push(3, peer, r["p99_us"]);
-                }
-            }
+    for (_, peer) in runs(cfg.rounds, "process", &PEERS) {
+        let spawn = ["micro", peer, "proc_spawn", "--n", spawns];
+        if let Some(r) = cfg.run_worker(Side::Server, &spawn, Duration::from_secs(120)) {
+            t.push(0, peer, r["us_per_child"]);
+        }
+        micro_into(&mut t, cfg, peer, "proc_read", &[(1, "mib_per_s")]);
+        if peer != "std" {
+            micro_into(
+                &mut t,
+                cfg,
+                peer,
+                "signal_latency",
+                &[(2, "p50_us"), (3, "p99_us")],
+            );
         }
     }
     t.notes.push(format!(
@@ -1200,50 +1190,47 @@ fn row_scaling(cfg: &Cfg) -> Table {
         ],
     );
     let secs = cfg.scaling_secs.to_string();
-    for round in 0..cfg.rounds {
-        for peer in NET_PEERS {
-            progress("scaling", round, peer);
-            let mut rates = [f64::NAN; 2];
-            let mut p50s = [f64::NAN; 2];
-            for (i, idle) in ["10", "10000"].into_iter().enumerate() {
-                let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
-                    continue;
-                };
-                let addr = srv.addr();
-                let pid = srv.pid().to_string();
-                if let Some(r) = cfg.run_worker(
-                    Side::Client,
-                    &[
-                        "client",
-                        "pingpong",
-                        &addr,
-                        "--secs",
-                        &secs,
-                        "--idle",
-                        idle,
-                        "--rss-pid",
-                        &pid,
-                    ],
-                    Duration::from_secs(120),
-                ) {
-                    rates[i] = r["rate_med"];
-                    p50s[i] = r["p50_us"];
-                    if i == 1 {
-                        t.push(
-                            4,
-                            peer,
-                            (r["srv_rss_after"] - r["srv_rss_before"]) / r["idle"],
-                        );
-                    }
+    for (_, peer) in runs(cfg.rounds, "scaling", &NET_PEERS) {
+        let mut rates = [f64::NAN; 2];
+        let mut p50s = [f64::NAN; 2];
+        for (i, idle) in ["10", "10000"].into_iter().enumerate() {
+            let Some(srv) = Server::start(cfg, peer, "echo", Wrap::Plain) else {
+                continue;
+            };
+            let addr = srv.addr();
+            let pid = srv.pid().to_string();
+            if let Some(r) = cfg.run_worker(
+                Side::Client,
+                &[
+                    "client",
+                    "pingpong",
+                    &addr,
+                    "--secs",
+                    &secs,
+                    "--idle",
+                    idle,
+                    "--rss-pid",
+                    &pid,
+                ],
+                Duration::from_secs(120),
+            ) {
+                rates[i] = r["rate_med"];
+                p50s[i] = r["p50_us"];
+                if i == 1 {
+                    t.push(
+                        4,
+                        peer,
+                        (r["srv_rss_after"] - r["srv_rss_before"]) / r["idle"],
+                    );
                 }
-                srv.stop(Duration::from_secs(5));
             }
-            if rates.iter().chain(&p50s).all(|r| r.is_finite()) {
-                t.push(0, peer, p50s[0]);
-                t.push(1, peer, p50s[1]);
-                t.push(2, peer, p50s[1] / p50s[0]);
-                t.push(3, peer, rates[1]);
-            }
+            srv.stop(Duration::from_secs(5));
+        }
+        if rates.iter().chain(&p50s).all(|r| r.is_finite()) {
+            t.push(0, peer, p50s[0]);
+            t.push(1, peer, p50s[1]);
+            t.push(2, peer, p50s[1] / p50s[0]);
+            t.push(3, peer, rates[1]);
         }
     }
     t.notes.push(
@@ -1268,20 +1255,13 @@ fn row_memory(cfg: &Cfg) -> Table {
         ],
     );
     let mut sizes = BTreeMap::new();
-    for round in 0..cfg.rounds {
-        for peer in MICRO_PEERS {
-            progress("memory", round, peer);
-            if let Some(r) = micro(cfg, peer, "mem_conns") {
-                t.push(0, peer, r["bytes_per_conn"]);
-            }
-            if let Some(r) = micro(cfg, peer, "mem_timers") {
-                t.push(1, peer, r["bytes_per_timer"]);
-                sizes.insert(peer, r["future_size"]);
-            }
-            if let Some(r) = micro(cfg, peer, "mem_tasks") {
-                t.push(2, peer, r["bytes_per_task"]);
-            }
+    for (_, peer) in runs(cfg.rounds, "memory", &MICRO_PEERS) {
+        micro_into(&mut t, cfg, peer, "mem_conns", &[(0, "bytes_per_conn")]);
+        if let Some(r) = micro(cfg, peer, "mem_timers") {
+            t.push(1, peer, r["bytes_per_timer"]);
+            sizes.insert(peer, r["future_size"]);
         }
+        micro_into(&mut t, cfg, peer, "mem_tasks", &[(2, "bytes_per_task")]);
     }
     let sizes: Vec<String> = sizes
         .iter()

@@ -18,39 +18,65 @@ use crate::common::{percentile, print_result};
 const TRUE: &str = "/bin/true";
 const READ_BYTES: u64 = 256 << 20;
 
+// The peers' loops are the same but for the API they call: each macro is a loop with the
+// peer's call pasted in, so every peer runs exactly the code it would written out by hand.
+
+/// Runs `$status` (a child's exit status: `/bin/true` spawned and waited for) `$n` times.
+macro_rules! run_true {
+    ($n:expr, $status:expr) => {{
+        for _ in 0..$n {
+            let status = $status;
+            assert!(status.success());
+        }
+        Ok::<(), io::Error>(())
+    }};
+}
+
+/// The bytes `$read` (one read into the buffer, giving its count) yields until it gives 0.
+macro_rules! count_until_eof {
+    ($read:expr) => {{
+        let mut total = 0u64;
+        loop {
+            match $read {
+                0 => break,
+                n => total += n as u64,
+            }
+        }
+        total
+    }};
+}
+
+/// `$n` latencies in ns of `raise_usr1()` until `$received` (the listener's next delivery,
+/// `true` if there was one).
+macro_rules! signal_latencies {
+    ($n:expr, $received:expr) => {{
+        let mut lat = Vec::with_capacity($n);
+        for _ in 0..$n {
+            let t = Instant::now();
+            raise_usr1();
+            assert!($received);
+            lat.push(t.elapsed().as_nanos() as u64);
+        }
+        lat
+    }};
+}
+
 pub(crate) fn proc_spawn(peer: &str, n: usize) -> io::Result<()> {
     let start = Instant::now();
     match peer {
         "geode" => geode::block_on(async {
-            for _ in 0..n {
-                let status = geode::process::Command::new(TRUE).status().await?;
-                assert!(status.success());
-            }
-            Ok::<(), io::Error>(())
+            run_true!(n, geode::process::Command::new(TRUE).status().await?)
         })?,
-        "tokio" => crate::micro::tokio_rt().block_on(async {
-            for _ in 0..n {
-                let status = tokio::process::Command::new(TRUE).status().await?;
-                assert!(status.success());
-            }
-            Ok::<(), io::Error>(())
-        })?,
+        "tokio" => crate::micro::tokio_rt()
+            .block_on(async { run_true!(n, tokio::process::Command::new(TRUE).status().await?) })?,
         "smol" => async_io::block_on(async {
-            for _ in 0..n {
-                let status = async_process::Command::new(TRUE).status().await?;
-                assert!(status.success());
-            }
-            Ok::<(), io::Error>(())
+            run_true!(n, async_process::Command::new(TRUE).status().await?)
         })?,
-        "std" => std::thread::spawn(move || {
-            for _ in 0..n {
-                let status = std::process::Command::new(TRUE).status()?;
-                assert!(status.success());
-            }
-            Ok::<(), io::Error>(())
-        })
-        .join()
-        .map_err(|_| io::Error::other("the std thread panicked"))??,
+        "std" => {
+            std::thread::spawn(move || run_true!(n, std::process::Command::new(TRUE).status()?))
+                .join()
+                .map_err(|_| io::Error::other("the std thread panicked"))??
+        }
         p => return Err(io::Error::other(format!("proc_spawn: unknown peer {p}"))),
     }
     let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
@@ -69,13 +95,7 @@ pub(crate) fn proc_read(peer: &str) -> io::Result<()> {
                 .stdout(Stdio::piped())
                 .spawn()?;
             let mut out = child.stdout.take().expect("piped");
-            let mut total = 0u64;
-            loop {
-                match out.read(&mut buf).await? {
-                    0 => break,
-                    n => total += n as u64,
-                }
-            }
+            let total = count_until_eof!(out.read(&mut buf).await?);
             child.wait().await?;
             Ok::<u64, io::Error>(total)
         })?,
@@ -86,13 +106,7 @@ pub(crate) fn proc_read(peer: &str) -> io::Result<()> {
                 .stdout(Stdio::piped())
                 .spawn()?;
             let mut out = child.stdout.take().expect("piped");
-            let mut total = 0u64;
-            loop {
-                match out.read(&mut buf).await? {
-                    0 => break,
-                    n => total += n as u64,
-                }
-            }
+            let total = count_until_eof!(out.read(&mut buf).await?);
             child.wait().await?;
             Ok::<u64, io::Error>(total)
         })?,
@@ -103,13 +117,7 @@ pub(crate) fn proc_read(peer: &str) -> io::Result<()> {
                 .stdout(async_process::Stdio::piped())
                 .spawn()?;
             let mut out = child.stdout.take().expect("piped");
-            let mut total = 0u64;
-            loop {
-                match out.read(&mut buf).await? {
-                    0 => break,
-                    n => total += n as u64,
-                }
-            }
+            let total = count_until_eof!(out.read(&mut buf).await?);
             child.status().await?;
             Ok::<u64, io::Error>(total)
         })?,
@@ -119,13 +127,7 @@ pub(crate) fn proc_read(peer: &str) -> io::Result<()> {
                 .stdout(Stdio::piped())
                 .spawn()?;
             let mut out = child.stdout.take().expect("piped");
-            let mut total = 0u64;
-            loop {
-                match out.read(&mut buf)? {
-                    0 => break,
-                    n => total += n as u64,
-                }
-            }
+            let total = count_until_eof!(out.read(&mut buf)?);
             child.wait()?;
             total
         }
@@ -147,38 +149,17 @@ pub(crate) fn signal_latency(peer: &str, n: usize) -> io::Result<()> {
     let mut lat = match peer {
         "geode" => geode::block_on(async {
             let mut sig = geode::signal::signal(geode::signal::SignalKind::user_defined1())?;
-            let mut lat = Vec::with_capacity(n);
-            for _ in 0..n {
-                let t = Instant::now();
-                raise_usr1();
-                assert!(sig.recv().await.is_some());
-                lat.push(t.elapsed().as_nanos() as u64);
-            }
-            Ok::<_, io::Error>(lat)
+            Ok::<_, io::Error>(signal_latencies!(n, sig.recv().await.is_some()))
         })?,
         "tokio" => crate::micro::tokio_rt().block_on(async {
             use tokio::signal::unix::{SignalKind, signal};
             let mut sig = signal(SignalKind::user_defined1())?;
-            let mut lat = Vec::with_capacity(n);
-            for _ in 0..n {
-                let t = Instant::now();
-                raise_usr1();
-                assert!(sig.recv().await.is_some());
-                lat.push(t.elapsed().as_nanos() as u64);
-            }
-            Ok::<_, io::Error>(lat)
+            Ok::<_, io::Error>(signal_latencies!(n, sig.recv().await.is_some()))
         })?,
         "smol" => async_io::block_on(async {
             use futures_lite::StreamExt;
             let mut sig = async_signal::Signals::new([async_signal::Signal::Usr1])?;
-            let mut lat = Vec::with_capacity(n);
-            for _ in 0..n {
-                let t = Instant::now();
-                raise_usr1();
-                assert!(sig.next().await.is_some());
-                lat.push(t.elapsed().as_nanos() as u64);
-            }
-            Ok::<_, io::Error>(lat)
+            Ok::<_, io::Error>(signal_latencies!(n, sig.next().await.is_some()))
         })?,
         p => {
             return Err(io::Error::other(format!(

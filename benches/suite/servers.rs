@@ -15,6 +15,48 @@ use crate::http;
 
 pub(crate) const ECHO_BUF: usize = 4096;
 
+// What a server does with a connection is the same code for every peer: these macros expand
+// it in place, where the peer's `read`/`write_all` (inherent for geode, its runtime's I/O
+// traits for the others) are in scope.
+
+/// The task of one `echo` connection on `$stream`.
+macro_rules! echo_conn {
+    ($stream:ident) => {
+        async move {
+            let mut buf = vec![0u8; ECHO_BUF];
+            while let Ok(n @ 1..) = $stream.read(&mut buf).await {
+                if $stream.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+}
+
+/// The task of one `http` connection on `$stream`.
+macro_rules! http_conn {
+    ($stream:ident) => {
+        async move {
+            let mut c = http::Conn::new();
+            loop {
+                let Ok(n @ 1..) = $stream.read(&mut c.buf[c.filled..]).await else {
+                    return;
+                };
+                let Ok(close) = c.absorb(n) else { return };
+                if !c.out.is_empty() {
+                    if $stream.write_all(&c.out).await.is_err() {
+                        return;
+                    }
+                    c.out.clear();
+                }
+                if close {
+                    return;
+                }
+            }
+        }
+    };
+}
+
 pub(crate) fn main(args: &[String]) -> io::Result<()> {
     let [peer, workload, addr, ..] = args else {
         return Err(io::Error::other(
@@ -80,33 +122,9 @@ async fn geode_serve(listener: TcpListener, http: bool) -> io::Result<()> {
             };
             let _ = stream.set_nodelay(true);
             if http {
-                geode::spawn(async move {
-                    let mut c = http::Conn::new();
-                    loop {
-                        let Ok(n @ 1..) = stream.read(&mut c.buf[c.filled..]).await else {
-                            return;
-                        };
-                        let Ok(close) = c.absorb(n) else { return };
-                        if !c.out.is_empty() {
-                            if stream.write_all(&c.out).await.is_err() {
-                                return;
-                            }
-                            c.out.clear();
-                        }
-                        if close {
-                            return;
-                        }
-                    }
-                });
+                geode::spawn(http_conn!(stream));
             } else {
-                geode::spawn(async move {
-                    let mut buf = vec![0u8; ECHO_BUF];
-                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
-                        if stream.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                geode::spawn(echo_conn!(stream));
             }
         }
     }
@@ -125,15 +143,7 @@ async fn local_echo(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        ex.spawn(async move {
-            let mut buf = vec![0u8; ECHO_BUF];
-            while let Ok(n @ 1..) = stream.read(&mut buf).await {
-                if stream.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        })
-        .detach();
+        ex.spawn(echo_conn!(stream)).detach();
     }
 }
 
@@ -169,33 +179,9 @@ async fn tokio_serve(listener: TcpListener, http: bool) -> io::Result<()> {
             };
             let _ = stream.set_nodelay(true);
             if http {
-                tokio::spawn(async move {
-                    let mut c = http::Conn::new();
-                    loop {
-                        let Ok(n @ 1..) = stream.read(&mut c.buf[c.filled..]).await else {
-                            return;
-                        };
-                        let Ok(close) = c.absorb(n) else { return };
-                        if !c.out.is_empty() {
-                            if stream.write_all(&c.out).await.is_err() {
-                                return;
-                            }
-                            c.out.clear();
-                        }
-                        if close {
-                            return;
-                        }
-                    }
-                });
+                tokio::spawn(http_conn!(stream));
             } else {
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; ECHO_BUF];
-                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
-                        if stream.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                tokio::spawn(echo_conn!(stream));
             }
         }
     }
@@ -216,35 +202,9 @@ fn smol_server(listener: TcpListener, http: bool) -> io::Result<()> {
             };
             let _ = stream.get_ref().set_nodelay(true);
             if http {
-                ex.spawn(async move {
-                    let mut c = http::Conn::new();
-                    loop {
-                        let Ok(n @ 1..) = stream.read(&mut c.buf[c.filled..]).await else {
-                            return;
-                        };
-                        let Ok(close) = c.absorb(n) else { return };
-                        if !c.out.is_empty() {
-                            if stream.write_all(&c.out).await.is_err() {
-                                return;
-                            }
-                            c.out.clear();
-                        }
-                        if close {
-                            return;
-                        }
-                    }
-                })
-                .detach();
+                ex.spawn(http_conn!(stream)).detach();
             } else {
-                ex.spawn(async move {
-                    let mut buf = vec![0u8; ECHO_BUF];
-                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
-                        if stream.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                })
-                .detach();
+                ex.spawn(echo_conn!(stream)).detach();
             }
         }
     }))

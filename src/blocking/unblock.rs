@@ -457,3 +457,73 @@ impl<T: Inner> std::fmt::Debug for Unblock<T> {
             .finish_non_exhaustive()
     }
 }
+
+/// Implements `futures_io::AsyncRead` and `tokio::io::AsyncRead` (each under its feature) for
+/// a type whose `io` field is an [`Unblock`], as its `poll_read`.
+macro_rules! read_traits {
+    ($t:ty) => {
+        #[cfg(feature = "futures-io")]
+        impl futures_io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.get_mut().io.poll_read(cx, buf)
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let n =
+                    std::task::ready!(self.get_mut().io.poll_read(cx, buf.initialize_unfilled()))?;
+                buf.advance(n);
+                std::task::Poll::Ready(Ok(()))
+            }
+        }
+    };
+}
+pub(crate) use read_traits;
+
+/// Implements `futures_io::AsyncWrite` and `tokio::io::AsyncWrite` (each under its feature)
+/// for a type whose `io` field is an [`Unblock`]: its `poll_write` and `poll_flush`, and
+/// closing (`poll_close`, `poll_shutdown`) is a flush, as there is nothing else to shut down
+/// (the fd stays open until the value is dropped).
+macro_rules! write_traits {
+    ($t:ty) => {
+        crate::blocking::unblock::write_traits!(@impl $t, "futures-io", futures_io::AsyncWrite, poll_close);
+        crate::blocking::unblock::write_traits!(@impl $t, "tokio-io", tokio::io::AsyncWrite, poll_shutdown);
+    };
+    (@impl $t:ty, $feature:literal, $trait:path, $close:ident) => {
+        #[cfg(feature = $feature)]
+        impl $trait for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.get_mut().io.poll_write(cx, buf)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.get_mut().io.poll_flush(cx)
+            }
+
+            fn $close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.get_mut().io.poll_flush(cx)
+            }
+        }
+    };
+}
+pub(crate) use write_traits;

@@ -5,11 +5,10 @@ use std::io::{self, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use super::Metadata;
 use crate::blocking::asyncify;
-use crate::blocking::unblock::Unblock;
+use crate::blocking::unblock::{self, Unblock};
 
 /// An open file whose reads, writes and seeks run on the blocking pool.
 ///
@@ -263,7 +262,7 @@ impl File {
     /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read_inner(cx, buf)).await
+        poll_fn(|cx| self.io.poll_read(cx, buf)).await
     }
 
     /// Writes some of `buf` into the write-behind buffer, returning how much it took (all of
@@ -340,10 +339,6 @@ impl File {
     pub async fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         poll_fn(|cx| self.io.poll_seek(cx, pos)).await
     }
-
-    fn poll_read_inner(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.io.poll_read(cx, buf)
-    }
 }
 
 impl From<std::fs::File> for File {
@@ -366,81 +361,18 @@ impl AsFd for File {
 }
 
 #[cfg(feature = "futures-io")]
-impl futures_io::AsyncRead for File {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_read_inner(cx, buf)
-    }
-}
-
-#[cfg(feature = "futures-io")]
-impl futures_io::AsyncWrite for File {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().io.poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().io.poll_flush(cx)
-    }
-
-    /// Flushes (a file has nothing else to shut down; drop closes it).
-    fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().io.poll_flush(cx)
-    }
-}
-
-#[cfg(feature = "futures-io")]
 impl futures_io::AsyncSeek for File {
     fn poll_seek(
         self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        cx: &mut std::task::Context<'_>,
         pos: SeekFrom,
-    ) -> Poll<io::Result<u64>> {
+    ) -> std::task::Poll<io::Result<u64>> {
         self.get_mut().io.poll_seek(cx, pos)
     }
 }
 
-#[cfg(feature = "tokio-io")]
-impl tokio::io::AsyncRead for File {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let n = std::task::ready!(
-            self.get_mut()
-                .poll_read_inner(cx, buf.initialize_unfilled())
-        )?;
-        buf.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-#[cfg(feature = "tokio-io")]
-impl tokio::io::AsyncWrite for File {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().io.poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().io.poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().io.poll_flush(cx)
-    }
-}
+unblock::read_traits!(File);
+unblock::write_traits!(File);
 
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncSeek for File {
@@ -457,13 +389,13 @@ impl tokio::io::AsyncSeek for File {
 
     fn poll_complete(
         self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<u64>> {
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<u64>> {
         let this = self.get_mut();
         let pos = this.seek_request.unwrap_or(SeekFrom::Current(0));
         let done = std::task::ready!(this.io.poll_seek(cx, pos));
         this.seek_request = None;
-        Poll::Ready(done)
+        std::task::Poll::Ready(done)
     }
 }
 
@@ -485,46 +417,36 @@ impl tokio::io::AsyncSeek for File {
 #[derive(Debug, Clone)]
 pub struct OpenOptions(std::fs::OpenOptions);
 
+/// The `bool` options: each sets std's option of that name.
+macro_rules! bool_options {
+    ($($(#[$doc:meta])* $name:ident,)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&mut self, $name: bool) -> &mut OpenOptions {
+            self.0.$name($name);
+            self
+        }
+    )*};
+}
+
 impl OpenOptions {
     /// No access, nothing created: set what you need.
     pub fn new() -> OpenOptions {
         OpenOptions(std::fs::OpenOptions::new())
     }
 
-    /// Open for reading.
-    pub fn read(&mut self, read: bool) -> &mut OpenOptions {
-        self.0.read(read);
-        self
-    }
-
-    /// Open for writing.
-    pub fn write(&mut self, write: bool) -> &mut OpenOptions {
-        self.0.write(write);
-        self
-    }
-
-    /// Every write goes to the end of the file (implies write access).
-    pub fn append(&mut self, append: bool) -> &mut OpenOptions {
-        self.0.append(append);
-        self
-    }
-
-    /// Cut the file to length 0 when opening it (needs write access).
-    pub fn truncate(&mut self, truncate: bool) -> &mut OpenOptions {
-        self.0.truncate(truncate);
-        self
-    }
-
-    /// Create the file if it does not exist (needs write or append access).
-    pub fn create(&mut self, create: bool) -> &mut OpenOptions {
-        self.0.create(create);
-        self
-    }
-
-    /// Create the file, failing with `AlreadyExists` if it exists (atomically).
-    pub fn create_new(&mut self, create_new: bool) -> &mut OpenOptions {
-        self.0.create_new(create_new);
-        self
+    bool_options! {
+        /// Open for reading.
+        read,
+        /// Open for writing.
+        write,
+        /// Every write goes to the end of the file (implies write access).
+        append,
+        /// Cut the file to length 0 when opening it (needs write access).
+        truncate,
+        /// Create the file if it does not exist (needs write or append access).
+        create,
+        /// Create the file, failing with `AlreadyExists` if it exists (atomically).
+        create_new,
     }
 
     /// The permission bits of a created file (before the umask), as

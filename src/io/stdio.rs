@@ -8,7 +8,7 @@
 use std::future::poll_fn;
 use std::io::{self, Read, SeekFrom, Write};
 
-use crate::blocking::unblock::{Inner, Unblock};
+use crate::blocking::unblock::{self, Inner, Unblock};
 
 macro_rules! std_stream {
     ($inner:ident, read: $read:expr, write: $write:expr, flush: $flush:expr) => {
@@ -176,90 +176,6 @@ pub fn stderr() -> Stderr {
     }
 }
 
-macro_rules! read_traits {
-    ($t:ty) => {
-        #[cfg(feature = "futures-io")]
-        impl futures_io::AsyncRead for $t {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut [u8],
-            ) -> std::task::Poll<io::Result<usize>> {
-                self.get_mut().io.poll_read(cx, buf)
-            }
-        }
-
-        #[cfg(feature = "tokio-io")]
-        impl tokio::io::AsyncRead for $t {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut tokio::io::ReadBuf<'_>,
-            ) -> std::task::Poll<io::Result<()>> {
-                let n =
-                    std::task::ready!(self.get_mut().io.poll_read(cx, buf.initialize_unfilled()))?;
-                buf.advance(n);
-                std::task::Poll::Ready(Ok(()))
-            }
-        }
-    };
-}
-
-macro_rules! write_traits {
-    ($t:ty) => {
-        #[cfg(feature = "futures-io")]
-        impl futures_io::AsyncWrite for $t {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<io::Result<usize>> {
-                self.get_mut().io.poll_write(cx, buf)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<io::Result<()>> {
-                self.get_mut().io.poll_flush(cx)
-            }
-
-            /// Flushes; the standard stream itself stays open.
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<io::Result<()>> {
-                self.get_mut().io.poll_flush(cx)
-            }
-        }
-
-        #[cfg(feature = "tokio-io")]
-        impl tokio::io::AsyncWrite for $t {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<io::Result<usize>> {
-                self.get_mut().io.poll_write(cx, buf)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<io::Result<()>> {
-                self.get_mut().io.poll_flush(cx)
-            }
-
-            fn poll_shutdown(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<io::Result<()>> {
-                self.get_mut().io.poll_flush(cx)
-            }
-        }
-    };
-}
-
 impl Stdin {
     /// Reads into `buf` (from this handle's buffer, or with one pool job). `Ok(0)` is EOF.
     /// The same as `AsyncReadExt::read`, without the trait.
@@ -296,6 +212,6 @@ macro_rules! write_methods {
 
 write_methods!(Stdout);
 write_methods!(Stderr);
-read_traits!(Stdin);
-write_traits!(Stdout);
-write_traits!(Stderr);
+unblock::read_traits!(Stdin);
+unblock::write_traits!(Stdout);
+unblock::write_traits!(Stderr);

@@ -383,3 +383,215 @@ pub fn helper_threads() -> usize {
         .filter(|comm| comm.trim_end() == "geode-fallback")
         .count()
 }
+
+/// Polls `fut` once with a waker that does nothing: makes a geode future hit `WouldBlock` (which
+/// is when geode adds its fd to epoll) without waiting. Pass `fut.as_mut()` to keep the future,
+/// or the future itself to drop it after the poll.
+pub fn poll_once<F: std::future::Future>(fut: F) -> std::task::Poll<F::Output> {
+    std::pin::pin!(fut).poll(&mut std::task::Context::from_waker(Waker::noop()))
+}
+
+/// Makes `a` hit `WouldBlock` on a read, which is when geode adds it to epoll.
+pub fn register_by_blocking_read<T>(a: &geode::io::Async<T>)
+where
+    T: std::os::fd::AsFd,
+    for<'a> &'a T: io::Read,
+{
+    use std::io::Read;
+    let mut buf = [0; 1];
+    let mut fut = std::pin::pin!(a.read_with(|mut r| r.read(&mut buf)));
+    assert!(
+        poll_once(fut.as_mut()).is_pending(),
+        "nothing to read yet: the pipe or socket must be empty"
+    );
+}
+
+/// `SO_LINGER {on, 0}`: closing the socket then sends a RST instead of a FIN.
+pub fn set_linger_zero(fd: RawFd) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: we pass a pointer to a `linger` and its size, as SO_LINGER expects.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        io::Error::last_os_error()
+    );
+}
+
+/// Runs this thread's reactor until `task` has been woken; fails after 5 s instead of hanging.
+/// Returns the reactor wakeups counted meanwhile.
+pub fn park_until_woken<F: std::future::Future>(
+    task: &tokio_test::task::Spawn<F>,
+    what: &str,
+) -> u64 {
+    let before = geode::reactor::stats().wakeups;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !task.is_woken() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not woken within 5 s"
+        );
+        geode::reactor::park(Some(Duration::from_millis(100))).expect("park");
+    }
+    geode::reactor::stats().wakeups - before
+}
+
+/// Awaits `fut`, calling `on_pending` the first time it returns `Pending` (i.e. once it is
+/// registered and waiting).
+pub async fn signal_when_pending<F: std::future::Future>(
+    fut: F,
+    on_pending: impl FnOnce(),
+) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut on_pending = Some(on_pending);
+    std::future::poll_fn(|cx| {
+        let p = fut.as_mut().poll(cx);
+        if p.is_pending() {
+            if let Some(f) = on_pending.take() {
+                f();
+            }
+        }
+        p
+    })
+    .await
+}
+
+/// A lock over this test binary: tests take it shared; a test that must see the process quiet
+/// (counting its open fds or helper threads, or needing a precise fd number) takes it
+/// exclusively, so that no other test of the binary opens or closes fds or starts threads
+/// meanwhile.
+static QUIET: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// [`QUIET`], shared.
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    QUIET.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`QUIET`], exclusively.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    QUIET.write().unwrap_or_else(|e| e.into_inner())
+}
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs the tests of this binary that take it one at a time (a poisoned lock is taken over:
+/// one failed test does not fail the others).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` on a fresh thread under [`serial`]: its reactor is created there and its fds are
+/// closed when the thread is joined, before the next test starts counting; `f`'s panic is
+/// the test's.
+pub fn isolated(f: impl FnOnce() + Send + 'static) {
+    let _guard = serial();
+    if let Err(panic) = std::thread::spawn(f).join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// `size` bytes of a pattern (period 251, prime) that a shifted or dropped chunk would break.
+pub fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+/// A connected loopback pair of geode `TcpStream`s, on an ephemeral port.
+pub async fn geode_tcp_pair() -> (geode::net::TcpStream, geode::net::TcpStream) {
+    let listener = geode::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = geode::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (b, _) = listener.accept().await.unwrap();
+    (a, b)
+}
+
+/// Polls `done` every millisecond until it holds; fails with `failure()`'s message after 60 s
+/// (a hang guard for work that completes a little later, e.g. on a pool thread).
+pub fn poll_until(mut done: impl FnMut() -> bool, failure: impl Fn() -> String) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", failure());
+        // A poll interval, not a settle: the condition is checked, bounded by the limit.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// geode's stream types, for the loops that tests/tcp.rs and tests/unix.rs both run: each method
+/// is the type's own inherent method of that name (not the futures-io or tokio traits).
+#[allow(async_fn_in_trait)]
+pub trait GeodeStream {
+    async fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()>;
+    async fn write_all(&self, buf: &[u8]) -> io::Result<()>;
+}
+
+macro_rules! geode_stream {
+    ($($t:ty),*) => {$(
+        impl GeodeStream for $t {
+            async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                <$t>::read(self, buf).await
+            }
+            async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+                <$t>::read_exact(self, buf).await
+            }
+            async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+                <$t>::write_all(self, buf).await
+            }
+        }
+    )*};
+}
+geode_stream!(geode::net::TcpStream, geode::net::UnixStream);
+
+/// A server's side of an echo: writes back what `s` reads (through `buf`) until EOF.
+pub async fn echo_until_eof(s: &impl GeodeStream, buf: &mut [u8]) -> io::Result<()> {
+    loop {
+        let n = s.read(buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        s.write_all(&buf[..n]).await?;
+    }
+}
+
+/// A client's side of an echo: writes each of `msgs` and reads the same bytes back.
+pub async fn check_echoes(c: &impl GeodeStream, msgs: &[&[u8]]) {
+    for msg in msgs {
+        c.write_all(msg).await.unwrap();
+        let mut back = vec![0; msg.len()];
+        c.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, *msg);
+    }
+}
+
+/// Everything `s` reads (4 KiB at a time) until EOF.
+pub async fn read_to_eof(s: &impl GeodeStream) -> io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        match s.read(&mut buf).await? {
+            0 => return Ok(all),
+            n => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Writes `chunk` to `s` over and over until a write fails; returns that error.
+pub async fn write_until_error(s: &impl GeodeStream, chunk: &[u8]) -> io::Error {
+    loop {
+        if let Err(e) = s.write_all(chunk).await {
+            return e;
+        }
+    }
+}

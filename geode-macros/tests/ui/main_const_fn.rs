@@ -1,0 +1,4 @@
+#[geode::main]
+const fn run() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[geode::main]
+fn main() {}

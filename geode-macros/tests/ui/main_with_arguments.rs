@@ -1,0 +1,4 @@
+#[geode::main]
+async fn run(_port: u16) {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[geode::main(flavor = "current_thread")]
+async fn main() {}

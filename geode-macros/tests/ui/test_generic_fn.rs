@@ -1,0 +1,4 @@
+#[geode::test]
+async fn t<T>() {}
+
+fn main() {}

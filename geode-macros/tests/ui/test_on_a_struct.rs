@@ -1,0 +1,4 @@
+#[geode::test]
+struct NotAFunction;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[geode::test("start_paused")]
+async fn t() {}
+
+fn main() {}

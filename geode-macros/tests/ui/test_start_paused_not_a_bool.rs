@@ -1,0 +1,4 @@
+#[geode::test(start_paused = "yes")]
+async fn t() {}
+
+fn main() {}

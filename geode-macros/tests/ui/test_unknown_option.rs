@@ -1,0 +1,4 @@
+#[geode::test(flavor = "multi_thread")]
+async fn t() {}
+
+fn main() {}

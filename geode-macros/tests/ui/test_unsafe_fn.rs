@@ -1,0 +1,4 @@
+#[geode::test]
+async unsafe fn t() {}
+
+fn main() {}

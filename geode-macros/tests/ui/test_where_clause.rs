@@ -1,0 +1,8 @@
+#[geode::test]
+async fn t() -> ()
+where
+    (): Sized,
+{
+}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[geode::test]
+#[test]
+async fn t() {}
+
+fn main() {}
