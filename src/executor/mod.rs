@@ -81,6 +81,7 @@ impl Core {
     }
 
     /// Queues a task woken on this thread.
+    #[inline]
     fn push_local(&self, task: Notified) {
         match self.queue.push(task) {
             Ok(()) => {}
