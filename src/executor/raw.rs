@@ -241,7 +241,10 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>, rt: &Core) {
     // The entry is the SCHEDULED bit, so the bit is set: subtracting it clears it in one
     // `lock xadd` (a `fetch_and` whose result is used is a compare-exchange loop on x86).
     let prev = header.state.fetch_sub(SCHEDULED, Ordering::AcqRel);
-    debug_assert!(prev & SCHEDULED != 0, "geode: a queue entry without its SCHEDULED bit");
+    debug_assert!(
+        prev & SCHEDULED != 0,
+        "geode: a queue entry without its SCHEDULED bit"
+    );
     if prev & COMPLETE != 0 {
         if last_entry(prev) {
             // SAFETY: no reference is left; `ptr` is a `Task<F>`.

@@ -42,6 +42,7 @@
 mod accept;
 mod addrs;
 mod datagram;
+mod fd_traits;
 mod readiness;
 mod socket;
 mod stream;

@@ -3,7 +3,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -140,26 +140,6 @@ impl TcpListener {
     /// Deregisters the listener and returns it as a std listener, still non-blocking.
     pub fn into_std(self) -> io::Result<net::TcpListener> {
         self.io.into_inner()
-    }
-}
-
-impl TryFrom<net::TcpListener> for TcpListener {
-    type Error = io::Error;
-
-    fn try_from(l: net::TcpListener) -> io::Result<TcpListener> {
-        TcpListener::from_std(l)
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.as_raw_fd()
     }
 }
 
@@ -326,22 +306,4 @@ impl TcpStream {
 
 stream::stream_traits!(TcpStream);
 
-impl TryFrom<net::TcpStream> for TcpStream {
-    type Error = io::Error;
-
-    fn try_from(s: net::TcpStream) -> io::Result<TcpStream> {
-        TcpStream::from_std(s)
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.as_fd()
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.as_raw_fd()
-    }
-}
+super::fd_traits::fd_traits!(TcpListener => net::TcpListener, TcpStream => net::TcpStream);

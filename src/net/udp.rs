@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 
 use crate::io::{Async, Direction, Interest};
@@ -240,22 +240,4 @@ impl UdpSocket {
     );
 }
 
-impl TryFrom<net::UdpSocket> for UdpSocket {
-    type Error = io::Error;
-
-    fn try_from(s: net::UdpSocket) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(s)
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.as_fd()
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.as_raw_fd()
-    }
-}
+super::fd_traits::fd_traits!(UdpSocket => net::UdpSocket);

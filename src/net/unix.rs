@@ -6,7 +6,7 @@ pub mod pipe;
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
 use std::task::{Context, Poll};
@@ -346,31 +346,7 @@ impl UnixDatagram {
     );
 }
 
-macro_rules! fd_traits {
-    ($($ty:ty => $std:ty),*) => {$(
-        impl TryFrom<$std> for $ty {
-            type Error = io::Error;
-
-            fn try_from(s: $std) -> io::Result<$ty> {
-                <$ty>::from_std(s)
-            }
-        }
-
-        impl AsFd for $ty {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.io.as_fd()
-            }
-        }
-
-        impl AsRawFd for $ty {
-            fn as_raw_fd(&self) -> RawFd {
-                self.io.as_raw_fd()
-            }
-        }
-    )*};
-}
-
-fd_traits!(
+super::fd_traits::fd_traits!(
     UnixListener => net::UnixListener,
     UnixStream => net::UnixStream,
     UnixDatagram => net::UnixDatagram
