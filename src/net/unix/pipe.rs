@@ -168,6 +168,53 @@ fn into_fd(io: Async<File>, blocking: bool) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// What both ends have: their constructors (with the checks of `check_fd`, or without) and
+/// the ways to hand the fd back. Expanded inside each end's `impl`.
+macro_rules! pipe_end {
+    ($ty:ident, $mode:literal, $read:literal, $who:literal) => {
+        fn wrap(fd: OwnedFd) -> io::Result<$ty> {
+            Ok($ty {
+                io: Async::new(File::from(fd))?,
+            })
+        }
+
+        #[doc = concat!(
+            "Wraps an open pipe or FIFO (made non-blocking and registered here).\n\n",
+            "# Errors\n`Unsupported` if it is not a pipe or FIFO; `InvalidInput` if it is not ",
+            "open for ", $mode, "."
+        )]
+        pub fn from_file(file: File) -> io::Result<$ty> {
+            $ty::from_owned_fd(file.into())
+        }
+
+        /// [`from_file`](Self::from_file) without the checks (epoll still refuses regular files).
+        pub fn from_file_unchecked(file: File) -> io::Result<$ty> {
+            $ty::from_owned_fd_unchecked(file.into())
+        }
+
+        /// [`from_file`](Self::from_file) for an `OwnedFd`.
+        pub fn from_owned_fd(fd: OwnedFd) -> io::Result<$ty> {
+            check_fd(&fd, $read, false)?;
+            $ty::wrap(fd)
+        }
+
+        /// [`from_file_unchecked`](Self::from_file_unchecked) for an `OwnedFd`.
+        pub fn from_owned_fd_unchecked(fd: OwnedFd) -> io::Result<$ty> {
+            $ty::wrap(fd)
+        }
+
+        #[doc = concat!("Deregisters the ", $who, " and returns its fd in blocking mode.")]
+        pub fn into_blocking_fd(self) -> io::Result<OwnedFd> {
+            into_fd(self.io, true)
+        }
+
+        #[doc = concat!("Deregisters the ", $who, " and returns its fd, still non-blocking.")]
+        pub fn into_nonblocking_fd(self) -> io::Result<OwnedFd> {
+            into_fd(self.io, false)
+        }
+    };
+}
+
 /// The write end of a pipe or FIFO.
 #[derive(Debug)]
 pub struct Sender {
@@ -175,36 +222,7 @@ pub struct Sender {
 }
 
 impl Sender {
-    fn wrap(fd: OwnedFd) -> io::Result<Sender> {
-        Ok(Sender {
-            io: Async::new(File::from(fd))?,
-        })
-    }
-
-    /// Wraps an open pipe or FIFO (made non-blocking and registered here).
-    ///
-    /// # Errors
-    /// `Unsupported` if it is not a pipe or FIFO; `InvalidInput` if it is not open for
-    /// writing.
-    pub fn from_file(file: File) -> io::Result<Sender> {
-        Sender::from_owned_fd(file.into())
-    }
-
-    /// [`from_file`](Self::from_file) without the checks (epoll still refuses regular files).
-    pub fn from_file_unchecked(file: File) -> io::Result<Sender> {
-        Sender::from_owned_fd_unchecked(file.into())
-    }
-
-    /// [`from_file`](Self::from_file) for an `OwnedFd`.
-    pub fn from_owned_fd(fd: OwnedFd) -> io::Result<Sender> {
-        check_fd(&fd, false, false)?;
-        Sender::wrap(fd)
-    }
-
-    /// [`from_file_unchecked`](Self::from_file_unchecked) for an `OwnedFd`.
-    pub fn from_owned_fd_unchecked(fd: OwnedFd) -> io::Result<Sender> {
-        Sender::wrap(fd)
-    }
+    pipe_end!(Sender, "writing", false, "sender");
 
     /// Waits until the pipe is ready for `interest` (see the sockets' `ready`).
     pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
@@ -252,16 +270,6 @@ impl Sender {
         Ok(())
     }
 
-    /// Deregisters the sender and returns its fd in blocking mode.
-    pub fn into_blocking_fd(self) -> io::Result<OwnedFd> {
-        into_fd(self.io, true)
-    }
-
-    /// Deregisters the sender and returns its fd, still non-blocking.
-    pub fn into_nonblocking_fd(self) -> io::Result<OwnedFd> {
-        into_fd(self.io, false)
-    }
-
     /// Polls a write of `buf` (the `AsyncWrite` primitive).
     pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.io
@@ -276,36 +284,7 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    fn wrap(fd: OwnedFd) -> io::Result<Receiver> {
-        Ok(Receiver {
-            io: Async::new(File::from(fd))?,
-        })
-    }
-
-    /// Wraps an open pipe or FIFO (made non-blocking and registered here).
-    ///
-    /// # Errors
-    /// `Unsupported` if it is not a pipe or FIFO; `InvalidInput` if it is not open for
-    /// reading.
-    pub fn from_file(file: File) -> io::Result<Receiver> {
-        Receiver::from_owned_fd(file.into())
-    }
-
-    /// [`from_file`](Self::from_file) without the checks (epoll still refuses regular files).
-    pub fn from_file_unchecked(file: File) -> io::Result<Receiver> {
-        Receiver::from_owned_fd_unchecked(file.into())
-    }
-
-    /// [`from_file`](Self::from_file) for an `OwnedFd`.
-    pub fn from_owned_fd(fd: OwnedFd) -> io::Result<Receiver> {
-        check_fd(&fd, true, false)?;
-        Receiver::wrap(fd)
-    }
-
-    /// [`from_file_unchecked`](Self::from_file_unchecked) for an `OwnedFd`.
-    pub fn from_owned_fd_unchecked(fd: OwnedFd) -> io::Result<Receiver> {
-        Receiver::wrap(fd)
-    }
+    pipe_end!(Receiver, "reading", true, "receiver");
 
     /// Waits until the pipe is ready for `interest`; `is_read_closed` once every sender is
     /// gone.
@@ -351,16 +330,6 @@ impl Receiver {
             }
         }
         Ok(())
-    }
-
-    /// Deregisters the receiver and returns its fd in blocking mode.
-    pub fn into_blocking_fd(self) -> io::Result<OwnedFd> {
-        into_fd(self.io, true)
-    }
-
-    /// Deregisters the receiver and returns its fd, still non-blocking.
-    pub fn into_nonblocking_fd(self) -> io::Result<OwnedFd> {
-        into_fd(self.io, false)
     }
 
     /// Polls a read into `buf` (the `AsyncRead` primitive).
