@@ -4,6 +4,7 @@
 //! it without borrowing the reactor.
 
 use std::cell::Cell;
+use std::io;
 use std::os::fd::RawFd;
 use std::task::Waker;
 
@@ -11,6 +12,11 @@ use super::waiters::{DirState, Readiness};
 use crate::slab::Key;
 use crate::sys::epoll::{ERR, HUP, IN, OUT, PRI, RDHUP};
 use crate::sys::fd::PollFor;
+
+/// The error of an operation whose registration was removed under it.
+pub(super) fn stale() -> io::Error {
+    io::Error::other("geode: the I/O object's reactor registration is gone")
+}
 
 /// Read or write: which of an fd's two directions an operation waits on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,8 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::coop;
 use super::fallback::{is_driven, retry_after_turn};
-use super::io_state::{Direction, IoState};
-use super::registry::stale;
+use super::io_state::{Direction, IoState, stale};
 use super::waiters::{DirState, Readiness, Ticket, WaiterState};
 
 /// How an operation went, as far as readiness is concerned.

@@ -14,7 +14,7 @@ use std::task::Waker;
 
 use super::Stats;
 use super::config::Config;
-use super::io_state::IoState;
+use super::io_state::{IoState, stale};
 use super::kernel::{AddAs, Kernel};
 use crate::slab::{Key, Slab};
 use crate::sys::fd::{FileId, FileKind};
@@ -29,11 +29,6 @@ pub(super) struct Registry {
     slots: Slab<Slot>,
     /// Listening sockets by open-file identity: a dup of a registered listener shares its slot.
     listeners: Vec<(FileId, Key)>,
-}
-
-/// The error of an operation whose registration was removed under it.
-pub(super) fn stale() -> io::Error {
-    io::Error::other("geode: the I/O object's reactor registration is gone")
 }
 
 impl Registry {
