@@ -432,37 +432,54 @@ fn nested_block_on_panics_clearly_and_the_outer_runtime_survives() {
 // yield_now
 // ---------------------------------------------------------------------------------------------
 
+/// Spawns `n` tasks that each park once (task `i`'s waker in `wakers[i]`), then, woken, push
+/// `i` to `ran` and call `then(i)`.
+fn spawn_parked(
+    n: usize,
+    wakers: &Rc<RefCell<Vec<Option<Waker>>>>,
+    ran: &Rc<RefCell<Vec<usize>>>,
+    then: impl Fn(usize) + Clone + 'static,
+) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let (wakers, ran, then) = (wakers.clone(), ran.clone(), then.clone());
+            spawn(async move {
+                let mut parked = false;
+                poll_fn(|cx| {
+                    if parked {
+                        return Poll::Ready(());
+                    }
+                    parked = true;
+                    wakers.borrow_mut()[i] = Some(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await;
+                ran.borrow_mut().push(i);
+                then(i);
+            })
+        })
+        .collect()
+}
+
+/// Wakes the parked tasks of [`spawn_parked`] in `order`.
+fn wake_in(wakers: &RefCell<Vec<Option<Waker>>>, order: &[usize]) {
+    for &i in order {
+        let w = wakers.borrow_mut()[i].take();
+        w.expect("parked").wake();
+    }
+}
+
 #[test]
 fn tasks_woken_on_the_runtimes_thread_run_in_the_order_they_woke() {
     // Wakes in an order unlike spawning's, once with the line empty (the first wake goes to
     // the queue's inline slot) and once while other tasks are still queued.
     for order in [[3, 1, 4, 0, 2], [0, 1, 2, 3, 4]] {
-        let wakers: Rc<RefCell<Vec<Option<Waker>>>> = Rc::new(RefCell::new(vec![None; 5]));
+        let wakers = Rc::new(RefCell::new(vec![None; 5]));
         let ran = Rc::new(RefCell::new(Vec::new()));
         block_on(async {
-            let handles: Vec<_> = (0..5)
-                .map(|i| {
-                    let (wakers, ran) = (wakers.clone(), ran.clone());
-                    spawn(async move {
-                        let mut parked = false;
-                        poll_fn(|cx| {
-                            if parked {
-                                return Poll::Ready(());
-                            }
-                            parked = true;
-                            wakers.borrow_mut()[i] = Some(cx.waker().clone());
-                            Poll::Pending
-                        })
-                        .await;
-                        ran.borrow_mut().push(i);
-                    })
-                })
-                .collect();
+            let handles = spawn_parked(5, &wakers, &ran, |_| {});
             until(|| wakers.borrow().iter().all(Option::is_some)).await;
-            for i in order {
-                let w = wakers.borrow_mut()[i].take();
-                w.expect("parked").wake();
-            }
+            wake_in(&wakers, &order);
             for h in handles {
                 h.await.unwrap();
             }
@@ -474,36 +491,17 @@ fn tasks_woken_on_the_runtimes_thread_run_in_the_order_they_woke() {
 #[test]
 fn a_task_woken_by_a_running_task_goes_behind_those_already_queued() {
     // A and B are woken together; A, as it runs, wakes C: C must run after B.
-    let wakers: Rc<RefCell<Vec<Option<Waker>>>> = Rc::new(RefCell::new(vec![None; 3]));
+    let wakers = Rc::new(RefCell::new(vec![None; 3]));
     let ran = Rc::new(RefCell::new(Vec::new()));
     block_on(async {
-        let handles: Vec<_> = (0..3)
-            .map(|i| {
-                let (wakers, ran) = (wakers.clone(), ran.clone());
-                spawn(async move {
-                    let mut parked = false;
-                    poll_fn(|cx| {
-                        if parked {
-                            return Poll::Ready(());
-                        }
-                        parked = true;
-                        wakers.borrow_mut()[i] = Some(cx.waker().clone());
-                        Poll::Pending
-                    })
-                    .await;
-                    ran.borrow_mut().push(i);
-                    if i == 0 {
-                        let c = wakers.borrow_mut()[2].take();
-                        c.expect("C parked").wake();
-                    }
-                })
-            })
-            .collect();
+        let w = wakers.clone();
+        let handles = spawn_parked(3, &wakers, &ran, move |i| {
+            if i == 0 {
+                wake_in(&w, &[2]);
+            }
+        });
         until(|| wakers.borrow().iter().all(Option::is_some)).await;
-        for i in [0, 1] {
-            let w = wakers.borrow_mut()[i].take();
-            w.expect("parked").wake();
-        }
+        wake_in(&wakers, &[0, 1]);
         for h in handles {
             h.await.unwrap();
         }

@@ -30,10 +30,11 @@ pub(crate) unsafe fn syscall6(nr: libc::c_long, args: [usize; 6]) -> io::Result<
 #[inline(always)]
 unsafe fn issue(nr: libc::c_long, a: [usize; 6]) -> isize {
     let ret: isize;
-    // SAFETY: the x86_64 Linux syscall convention: number in rax, arguments in rdi, rsi, rdx,
-    // r10, r8, r9, result in rax; the instruction clobbers rcx and r11 and nothing else, and
-    // does not touch the user stack (nostack). Memory is not marked untouched: the kernel may
-    // read and write the caller's buffers, whose validity the caller guarantees.
+    // The x86_64 Linux convention: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9,
+    // result in rax. Memory is not marked untouched: the kernel may read and write the
+    // caller's buffers.
+    // SAFETY: the caller guarantees those buffers are valid; `syscall` clobbers only rcx and
+    // r11 (declared) and never touches the user stack (nostack).
     unsafe {
         std::arch::asm!(
             "syscall",
@@ -56,8 +57,9 @@ unsafe fn issue(nr: libc::c_long, a: [usize; 6]) -> isize {
 #[inline(always)]
 unsafe fn issue(nr: libc::c_long, a: [usize; 6]) -> isize {
     let ret: isize;
-    // SAFETY: the aarch64 Linux syscall convention: number in x8, arguments in x0..x5, result
-    // in x0; `svc 0` clobbers nothing else. Memory is not marked untouched (see x86_64).
+    // The aarch64 Linux convention: number in x8, arguments in x0..x5, result in x0.
+    // SAFETY: as on x86_64: the caller guarantees the buffers; `svc 0` clobbers nothing else
+    // and never touches the user stack.
     unsafe {
         std::arch::asm!(
             "svc 0",
