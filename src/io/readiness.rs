@@ -5,7 +5,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use super::async_fd::never;
 use super::{Async, Direction, Interest, Ready};
@@ -39,6 +39,7 @@ impl<T: AsFd> Async<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        // A place in each line asked about (the `Interest` has at least one).
         let mut read = interest
             .is_readable()
             .then(|| self.reg.waiter(Direction::Read));
@@ -46,52 +47,35 @@ impl<T: AsFd> Async<T> {
             .is_writable()
             .then(|| self.reg.waiter(Direction::Write));
         poll_fn(|cx| {
-            self.poll_ready_in(cx, interest, |dir, cx| {
-                let waiter = match dir {
-                    Direction::Read => read.as_mut(),
-                    Direction::Write => write.as_mut(),
-                };
-                match waiter {
-                    Some(w) => w.poll_ready(cx),
-                    None => Poll::Pending,
+            loop {
+                let mut any = false;
+                if let Some(w) = read.as_mut() {
+                    if let Poll::Ready(r) = w.poll_ready(cx) {
+                        r?;
+                        any = true;
+                    }
                 }
-            })
+                if let (false, Some(w)) = (any, write.as_mut()) {
+                    if let Poll::Ready(r) = w.poll_ready(cx) {
+                        r?;
+                        any = true;
+                    }
+                }
+                if !any {
+                    return Poll::Pending;
+                }
+                let revents = crate::sys::fd::poll_revents(
+                    self.as_fd().as_raw_fd(),
+                    crate::sys::fd::POLL_ALL,
+                )?;
+                let ready = Ready::from_revents(revents, interest);
+                if !ready.is_empty() {
+                    return Poll::Ready(Ok(ready));
+                }
+                // Gone between the two looks (another process read): wait again, in line.
+            }
         })
         .await
-    }
-
-    /// One poll of [`ready`](Self::ready): `poll_dir` waits on one direction.
-    fn poll_ready_in(
-        &self,
-        cx: &mut Context<'_>,
-        interest: Interest,
-        mut poll_dir: impl FnMut(Direction, &mut Context<'_>) -> Poll<io::Result<()>>,
-    ) -> Poll<io::Result<Ready>> {
-        loop {
-            let mut any = false;
-            if interest.is_readable() {
-                if let Poll::Ready(r) = poll_dir(Direction::Read, cx) {
-                    r?;
-                    any = true;
-                }
-            }
-            if !any && interest.is_writable() {
-                if let Poll::Ready(r) = poll_dir(Direction::Write, cx) {
-                    r?;
-                    any = true;
-                }
-            }
-            if !any {
-                return Poll::Pending;
-            }
-            let revents =
-                crate::sys::fd::poll_revents(self.as_fd().as_raw_fd(), crate::sys::fd::POLL_ALL)?;
-            let ready = Ready::from_revents(revents, interest);
-            if !ready.is_empty() {
-                return Poll::Ready(Ok(ready));
-            }
-            // Gone between the two looks (another process read): wait again, in line.
-        }
     }
 
     /// Runs `f` once, now, without waiting: tokio's `AsyncFd::try_io`. If `f` returns

@@ -63,13 +63,12 @@ mod waiters;
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Duration;
-
-use std::os::fd::RawFd;
-use std::rc::Rc;
 
 use crate::sys::fd::{FileId, FileKind};
 
