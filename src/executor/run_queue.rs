@@ -61,10 +61,10 @@ impl RunQueue {
     /// Queues every task of `tasks` in order.
     pub(super) fn extend(&self, tasks: impl Iterator<Item = Notified>) {
         for task in tasks {
-            if let Err(task) = self.push(task) {
-                // Only `push`'s borrow of `rest` can fail, and nothing else holds it now.
-                self.rest.borrow_mut().push_back(task);
-                self.len.set(self.len.get() + 1);
+            // `push` fails only while `rest` is borrowed, which only `push` and `pop` do, and
+            // neither is running while the caller drains its buffer into the queue.
+            if self.push(task).is_err() {
+                unreachable!("geode: the run queue was borrowed while tasks were added to it");
             }
         }
     }
